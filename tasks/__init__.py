@@ -1,11 +1,15 @@
 """The task suite: what to learn. Data, ground truth and out-of-distribution splits."""
 
-from tasks.base import UNSCORED, Split, SpecError, Task, accuracy, stable_seed
+from tasks.base import UNSCORED, SpecError, Split, Task, accuracy, stable_seed
 from tasks.registry import FAMILIES, parse_task, register
+
+# Importing the family modules registers them (after base and registry above, which they use).
+from tasks.modular import ModularTask  # noqa: E402  isort: skip
 
 __all__ = [
     "FAMILIES",
     "UNSCORED",
+    "ModularTask",
     "SpecError",
     "Split",
     "Task",

@@ -113,6 +113,10 @@ class Task(ABC):
     family: ClassVar[str]
     #: Names of the out-of-distribution splits, with a one-line description each.
     ood_descriptions: ClassVar[dict[str, str]] = {}
+    #: One line saying what the family asks to learn (shown by ``dlps tasks``).
+    summary: ClassVar[str] = ""
+    #: One line per parameter: what it means and which values are accepted (shown by ``dlps tasks``).
+    param_help: ClassVar[dict[str, str]] = {}
 
     @property
     def spec(self) -> str:
@@ -160,6 +164,19 @@ class Task(ABC):
             return self.ood_split(name)
         accepted = ", ".join(["train", "test", *self.ood_names])
         raise SpecError(f"unknown split {name!r} for {self.family}; accepted: {accepted}")
+
+    def format_example(self, split: Split, i: int) -> str:
+        """Row ``i`` of ``split`` as one readable line (``dlps sample``); families may override."""
+        length = int(split.lengths[i])
+        x = split.X[i, :length].tolist()
+        if split.per_position:
+            scored = zip(split.y[i, :length], split.mask[i, :length], strict=True)
+            y = [int(v) if m else "." for v, m in scored]
+            return f"x={x} y={y}"
+        if split.pad_id is None and len(split.columns) == len(x):
+            inputs = " ".join(f"{c}={v}" for c, v in zip(split.columns, x, strict=True))
+            return f"{inputs} -> {int(split.y[i])}"
+        return f"x={x} -> {int(split.y[i])}"
 
     def check_train_size(self, n: int) -> None:
         """Raise :class:`SpecError` when ``n`` is negative or above the training pool."""
