@@ -6,10 +6,12 @@ from tasks.registry import FAMILIES, parse_task, register
 # Importing the family modules registers them (after base and registry above, which they use).
 from tasks.modular import ModularTask  # noqa: E402  isort: skip
 from tasks.brackets import BracketsTask  # noqa: E402  isort: skip
+from tasks.induction import InductionTask  # noqa: E402  isort: skip
 
 __all__ = [
     "BracketsTask",
     "FAMILIES",
+    "InductionTask",
     "UNSCORED",
     "ModularTask",
     "SpecError",

@@ -166,13 +166,16 @@ class Task(ABC):
         raise SpecError(f"unknown split {name!r} for {self.family}; accepted: {accepted}")
 
     def format_example(self, split: Split, i: int) -> str:
-        """Row ``i`` of ``split`` as one readable line (``dlps sample``); families may override."""
+        """Row ``i`` of ``split`` as readable text (``dlps sample``); families may override.
+
+        Per-position targets print as two aligned lines, ``x`` over ``y`` (``.`` = not scored)."""
         length = int(split.lengths[i])
         x = split.X[i, :length].tolist()
         if split.per_position:
-            scored = zip(split.y[i, :length], split.mask[i, :length], strict=True)
-            y = [int(v) if m else "." for v, m in scored]
-            return f"x={x} y={y}"
+            width = len(str(max(split.d_vocab, split.n_classes) - 1))
+            scored = zip(split.y[i, :length].tolist(), split.mask[i, :length].tolist(), strict=True)
+            y = [str(v) if m else "." for v, m in scored]
+            return "x " + " ".join(f"{v:>{width}}" for v in x) + "\ny " + " ".join(f"{v:>{width}}" for v in y)
         if split.pad_id is None and len(split.columns) == len(x):
             inputs = " ".join(f"{c}={v}" for c, v in zip(split.columns, x, strict=True))
             return f"{inputs} -> {int(split.y[i])}"
