@@ -1,0 +1,192 @@
+"""The grid: cells (task × method × n × seed), their keys, size and seed lists, and presets.
+
+A cell's key is a hash of its task spec, its resolved method spec, n, the seed and the result-format
+version, so a store can tell finished cells from new ones whatever order a grid is given in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from compare.methods import Budgets, resolve
+from tasks import SpecError, parse_task
+
+#: Version of what a cell's result holds; part of every key and stored in the store's metadata.
+#: Bump it when a result's meaning changes: old rows then no longer count as finished.
+RESULT_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work: fit ``method_spec`` on ``n`` training examples of ``task`` drawn with ``seed``.
+
+    ``method`` is the label a user gave (``mlp``), ``method_spec`` the resolved spec with the
+    per-task defaults and budgets filled in (what the learner is actually built from).
+    """
+
+    task: str
+    method: str
+    method_spec: str
+    n: int
+    seed: int
+
+    @property
+    def key(self) -> str:
+        """Stable identity of the cell (hex), independent of the grid it came from."""
+        parts = (self.task, self.method_spec, str(self.n), str(self.seed), str(RESULT_FORMAT))
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+_RANGE = re.compile(r"^(\d+)\.\.(\d+)(?:([x+])(\d+(?:\.\d+)?))?$")
+
+
+def _parse_int_list(text: str, what: str, geometric_default: bool) -> list[int]:
+    """Comma-separated integers and ranges ``a..b`` (every integer, or ×2 when geometric by default),
+    ``a..bxF`` (geometric, factor F) and ``a..b+S`` (step S), both ends inclusive when reached."""
+    values: list[int] = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        if item.isdigit():
+            values.append(int(item))
+            continue
+        match = _RANGE.match(item)
+        if not match:
+            raise SpecError(
+                f"bad {what} {item!r}; expected integers and ranges like 8,16,32 or 8..4096x2 or 0..4"
+            )
+        start, stop, op, step_text = match.groups()
+        start, stop = int(start), int(stop)
+        if op is None:
+            op, step_text = ("x", "2") if geometric_default else ("+", "1")
+        step = float(step_text)
+        if (op == "x" and step <= 1) or (op == "+" and (step < 1 or step != int(step))):
+            raise SpecError(f"bad {what} {item!r}: a factor must be > 1 and a step a positive integer")
+        if op == "x" and start == 0:
+            raise SpecError(f"bad {what} {item!r}: a geometric range cannot start at 0")
+        value = float(start)
+        while round(value) <= stop:
+            values.append(int(round(value)))
+            value = value * step if op == "x" else value + step
+    if not values:
+        raise SpecError(f"no {what} in {text!r} (a range a..b needs a <= b): the grid would be empty")
+    return sorted(set(values))
+
+
+def parse_sizes(text: str) -> list[int]:
+    """Training sizes: ``8,16,32``, ``8..4096x2`` (geometric), ``10..100+10``; all ≥ 1, sorted."""
+    sizes = _parse_int_list(text, "sizes", geometric_default=True)
+    if any(n < 1 for n in sizes):
+        raise SpecError(f"training sizes must be >= 1 (learning curves use a log axis); got {text!r}")
+    return sizes
+
+
+def parse_seeds(text: str) -> list[int]:
+    """Seeds: ``0,1,2`` or ``0..4`` (both ends included)."""
+    return _parse_int_list(text, "seeds", geometric_default=False)
+
+
+@dataclass(frozen=True)
+class GridPart:
+    """A product of task specs, method specs, sizes and seeds (a grid is a union of parts)."""
+
+    tasks: tuple[str, ...]
+    methods: tuple[str, ...]
+    sizes: tuple[int, ...]
+    seeds: tuple[int, ...] = (0, 1, 2)
+
+
+def _geometric(start: int, stop: int, factor: float = 2.0) -> tuple[int, ...]:
+    count = int(math.floor(math.log(stop / start, factor) + 1e-9)) + 1
+    return tuple(sorted({int(round(start * factor**i)) for i in range(count)}))
+
+
+#: Presets: a few minutes on a 2-core CPU (quick) or the paper-like comparison (paper, hours on a
+#: CPU; a GPU helps the networks). See README "Running the grid".
+PRESETS: dict[str, tuple[GridPart, ...]] = {
+    "quick": (
+        GridPart(("modular:op=x+y,p=97",), ("synth", "mlp", "lookup"), (8, 64, 512, 2048)),
+        GridPart(("brackets:kind=dyck1",), ("synth", "lstm", "lookup"), (8, 32, 128, 512)),
+        GridPart(("induction",), ("synth", "transformer", "lookup"), (8, 32, 128, 512)),
+    ),
+    "paper": (
+        GridPart(
+            ("modular:op=x+y,p=113", "modular:op=x-y,p=113", "modular:op=x*y,p=113",
+             "modular:op=x/y,p=113", "modular:op=x^2+y^2,p=113", "modular:op=x^3+xy,p=113"),
+            ("synth", "transformer", "mlp", "lookup", "knn", "logreg", "gbt"),
+            (*_geometric(4, 4096), 6384),
+            (0, 1, 2, 3, 4),
+        ),
+        GridPart(
+            ("brackets:kind=dyck1", "brackets:kind=dyck2"),
+            ("synth", "lstm", "transformer", "lookup", "knn", "logreg", "gbt"),
+            _geometric(4, 4096),
+            (0, 1, 2, 3, 4),
+        ),
+        GridPart(
+            ("induction",),
+            ("synth", "transformer", "lstm", "lookup", "knn", "logreg", "gbt"),
+            _geometric(4, 4096),
+            (0, 1, 2, 3, 4),
+        ),
+    ),
+}
+
+
+def preset(name: str) -> tuple[GridPart, ...]:
+    """The parts of preset ``name``; SpecError naming the accepted presets otherwise."""
+    if name not in PRESETS:
+        raise SpecError(f"unknown preset {name!r}; accepted: {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def build_cells(parts: Sequence[GridPart], budgets: Budgets = Budgets()) -> list[Cell]:
+    """Every cell of the union of ``parts``, checked: known tasks and methods, valid parameters,
+    methods that apply to their tasks, sizes within each task's pool, and at least one cell."""
+    cells: dict[str, Cell] = {}
+    for part in parts:
+        for task_spec in part.tasks:
+            task = parse_task(task_spec)
+            for n in part.sizes:
+                task.check_train_size(n)
+            for method in part.methods:
+                resolved = resolve(method, task, budgets)
+                for n in part.sizes:
+                    for seed in part.seeds:
+                        cell = Cell(task.spec, method.strip(), resolved, n, seed)
+                        cells.setdefault(cell.key, cell)
+    if not cells:
+        raise SpecError("the grid is empty: give at least one task, method, size and seed")
+    return list(cells.values())
+
+
+def _spec_list(values: Sequence[str] | None) -> tuple[str, ...]:
+    """Specs given by repeating an option and/or separated by ``;`` (commas belong to specs)."""
+    return tuple(s.strip() for value in values or () for s in value.split(";") if s.strip())
+
+
+def grid_parts(
+    preset_name: str | None,
+    tasks: Sequence[str] | None,
+    methods: Sequence[str] | None,
+    sizes: str | None,
+    seeds: str | None,
+) -> tuple[GridPart, ...]:
+    """The grid asked for on the command line: a preset (whose seeds ``seeds`` may replace), or the
+    product of ``tasks``, ``methods``, ``sizes`` and ``seeds`` (default 0..2)."""
+    task_specs, method_specs = _spec_list(tasks), _spec_list(methods)
+    seed_list = tuple(parse_seeds(seeds)) if seeds is not None else None
+    if preset_name is not None:
+        if task_specs or method_specs or sizes is not None:
+            raise SpecError("give either --preset or --tasks/--methods/--sizes, not both")
+        parts = preset(preset_name)
+        if seed_list is not None:
+            parts = tuple(GridPart(p.tasks, p.methods, p.sizes, seed_list) for p in parts)
+        return parts
+    missing = [name for name, given in (("--tasks", task_specs), ("--methods", method_specs),
+                                        ("--sizes", sizes)) if not given]
+    if missing:
+        raise SpecError(f"missing {', '.join(missing)} (or use --preset {'|'.join(PRESETS)})")
+    return (GridPart(task_specs, method_specs, tuple(parse_sizes(sizes)), seed_list or (0, 1, 2)),)

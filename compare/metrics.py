@@ -1,0 +1,87 @@
+"""Metrics over stored cells: learning curves with confidence bands, n@99, area under the curve.
+
+All functions are pure and take plain numbers, so the properties are easy to test.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+#: Accuracy a method must reach (median over seeds) for ``n@99``.
+THRESHOLD = 0.99
+
+
+@dataclass(frozen=True)
+class Point:
+    """Accuracy at one training size over seeds: mean with a 95% t-interval, and the median."""
+
+    n: int
+    mean: float
+    low: float
+    high: float
+    median: float
+    seeds: int
+
+    @property
+    def half_width(self) -> float:
+        return (self.high - self.low) / 2
+
+
+def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and the two ends of its Student-t confidence interval (the mean itself with one value)."""
+    data = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=float)
+    if data.size == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(data.mean())
+    if data.size == 1:
+        return mean, mean, mean
+    half = float(stats.t.ppf(0.5 + level / 2, data.size - 1) * data.std(ddof=1) / math.sqrt(data.size))
+    return mean, mean - half, mean + half
+
+
+def curve(by_n: dict[int, Sequence[float]]) -> list[Point]:
+    """The learning curve: one point per size with at least one finite value, sorted by n."""
+    points = []
+    for n in sorted(by_n):
+        finite = [v for v in by_n[n] if v is not None and not math.isnan(v)]
+        if not finite:
+            continue
+        mean, low, high = mean_ci(finite)
+        points.append(Point(n, mean, low, high, float(np.median(finite)), len(finite)))
+    return points
+
+
+def n_at(points: Sequence[Point], threshold: float = THRESHOLD) -> int | None:
+    """The smallest n whose median accuracy over seeds is ≥ ``threshold``; None when never reached."""
+    for point in points:
+        if point.median >= threshold:
+            return point.n
+    return None
+
+
+def area_under_curve(points: Sequence[Point]) -> float:
+    """Area under the mean learning curve on a log2(n) axis, divided by the axis length (so in [0, 1]
+    for accuracies; the accuracy itself for a one-point curve). Only comparable over equal sizes."""
+    if not points:
+        return math.nan
+    if len(points) == 1:
+        return points[0].mean
+    x = np.log2([p.n for p in points])
+    y = np.asarray([p.mean for p in points])
+    return float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(x)) / (x[-1] - x[0]))
+
+
+def most_frequent(programs: Sequence[tuple[str, float | None]]) -> tuple[str, float | None, int] | None:
+    """The most frequent program with its bits and its count; ties go to the fewer bits, then the text."""
+    counts = Counter(program for program, _ in programs if program)
+    if not counts:
+        return None
+    bits = {program: b for program, b in programs if program}
+    best = min(counts, key=lambda p: (-counts[p], bits[p] if bits[p] is not None else math.inf, p))
+    return best, bits[best], counts[best]

@@ -1,0 +1,61 @@
+"""Learning-curve figures: one PNG per task, accuracy against n on a log axis, one line per method
+with its 95% CI band over seeds, and each out-of-distribution split dashed in the method's colour."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from compare.tables import Summary
+
+_OOD_STYLES = ("--", ":", "-.")
+
+
+def file_name(task: str) -> str:
+    """A file name for a task spec (characters outside ``[A-Za-z0-9=+.-]`` become ``_``)."""
+    return re.sub(r"[^A-Za-z0-9=+.-]+", "_", task).strip("_") + ".png"
+
+
+def plot_summaries(summaries: Sequence[Summary], out: str | Path) -> list[Path]:
+    """Write one figure per task into folder ``out`` (created if needed); return the paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never needs a display
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tasks: dict[str, list[Summary]] = {}
+    for s in summaries:
+        tasks.setdefault(s.task, []).append(s)
+    paths = []
+    for task, group in tasks.items():
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        for i, s in enumerate(group):
+            if not s.points:
+                continue
+            colour = colours[i % len(colours)]
+            ns = [p.n for p in s.points]
+            ax.plot(ns, [p.mean for p in s.points], "-o", color=colour, markersize=3, label=s.method)
+            ax.fill_between(ns, [p.low for p in s.points], [p.high for p in s.points], color=colour,
+                            alpha=0.2, linewidth=0)
+            for j, (name, points) in enumerate(s.ood_curves.items()):
+                ax.plot([p.n for p in points], [p.mean for p in points], _OOD_STYLES[j % len(_OOD_STYLES)],
+                        color=colour, linewidth=1, label=f"{s.method} (OOD {name})")
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("training examples n")
+        ax.set_ylabel("accuracy")
+        ax.set_title(task, fontsize=9)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+        fig.tight_layout()
+        path = out / file_name(task)
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        paths.append(path)
+    return paths
