@@ -7,9 +7,11 @@ from tasks.registry import FAMILIES, parse_task, register
 from tasks.modular import ModularTask  # noqa: E402  isort: skip
 from tasks.brackets import BracketsTask  # noqa: E402  isort: skip
 from tasks.induction import InductionTask  # noqa: E402  isort: skip
+from tasks.examples_file import ExamplesTask, read_examples, write_examples  # noqa: E402  isort: skip
 
 __all__ = [
     "BracketsTask",
+    "ExamplesTask",
     "FAMILIES",
     "InductionTask",
     "UNSCORED",
@@ -19,6 +21,8 @@ __all__ = [
     "Task",
     "accuracy",
     "parse_task",
+    "read_examples",
     "register",
     "stable_seed",
+    "write_examples",
 ]
