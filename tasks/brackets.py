@@ -212,7 +212,7 @@ class BracketsTask(Task):
         "n_test": "size of the test split and of each OOD split, half positive (>= 2)",
         "test_fraction": "share of all sequences (chosen by hash) reserved for testing, in (0, 1)",
     }
-    ood_descriptions = {"longer": "sequences longer than max_len, up to ood_len (half balanced)"}
+    ood_descriptions = {"longer": "lengths max_len+1 to ood_len, half balanced"}
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

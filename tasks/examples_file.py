@@ -253,7 +253,8 @@ class ExamplesTask(Task):
     pad: bool = False
 
     family = "examples"
-    summary = "examples read from JSON Lines files, {\"x\": [ints], \"y\": int or [int or null, ...]}"
+    summary = 'your own examples: JSON Lines, one {"x": [ints], "y": int or [int or null, ...]} per line'
+
     param_help = {
         "train": "path of the training file (required; no commas)",
         "test": "path of the test file (optional; without it a test_fraction of train is held out)",

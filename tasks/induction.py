@@ -105,7 +105,7 @@ class InductionTask(Task):
         "n_test": "size of the test split and of each OOD split, >= 1",
     }
     ood_descriptions = {
-        "longer": "sequences of ood_len tokens (same segment lengths)",
+        "longer": "sequences of ood_len tokens, same segment lengths",
         "unseen_tokens": "segments made of the n_unseen token ids that training never uses",
     }
 

@@ -107,7 +107,7 @@ class ModularTask(Task):
     family = "modular"
     summary = "(x op y) mod p for the 13 binary operations of Power et al. (2022)"
     param_help = {
-        "op": "operation: " + "; ".join(OPS) + " (spaces may be written as _)",
+        "op": "operation, one of: " + ", ".join(OPS) + " (spaces may be written as _)",
         "p": f"modulus: a prime in [3, {MAX_P}]",
         "test_fraction": "share of the valid pairs held out as the test split, in (0, 1)",
     }

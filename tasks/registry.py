@@ -20,3 +20,31 @@ def parse_task(spec: str) -> Task:
     if family not in FAMILIES:
         raise SpecError(f"unknown task family {family!r}; accepted: {', '.join(sorted(FAMILIES))}")
     return build(FAMILIES[family], family, params)
+
+
+def describe_families(width: int = 100) -> str:
+    """Every family with its parameters (default and meaning) and OOD splits, as plain text."""
+    import dataclasses
+    import textwrap
+
+    from tasks.spec import format_value
+
+    lines: list[str] = []
+    fill = textwrap.fill
+    for name, cls in FAMILIES.items():
+        lines.append(f"{name}: {cls.summary}")
+        params = [f for f in dataclasses.fields(cls) if f.init]
+        shown = {f.name: f"{f.name}={format_value(f.default)}" for f in params}
+        column = max(map(len, shown.values())) + 2
+        for f in params:
+            text = fill(
+                cls.param_help.get(f.name, ""),
+                width=width,
+                initial_indent=f"  {shown[f.name]:<{column}}",
+                subsequent_indent=" " * (column + 2),
+            )
+            lines.append(text)
+        ood = "; ".join(f"{key} ({about})" for key, about in cls.ood_descriptions.items()) or "none"
+        lines.append(fill(f"OOD splits: {ood}", width, initial_indent="  ", subsequent_indent="    "))
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
