@@ -124,28 +124,6 @@ def test_division_excludes_zero_divisor_and_nanda_setting_works():
     assert len(nanda.train_split(nanda.max_train).X) == round(0.3 * 113 * 113)
 
 
-@pytest.mark.parametrize(
-    ("spec", "words"),
-    [
-        ("modular:op=x%y", ["'x%y'", "x+y", "x^3+xy^2+y"]),
-        ("modular:p=91", ["p=91", "prime"]),
-        ("modular:p=2", ["p=2", "prime"]),
-        ("modular:p=4099", ["p=4099", "2048"]),
-        ("modular:test_fraction=1.5", ["test_fraction=1.5", "(0, 1)"]),
-        ("modular:p=3,test_fraction=0.01", ["test_fraction=0.01", "empty test split"]),
-        ("modular:p=abc", ["p='abc'", "int"]),
-        ("modular:q=3", ["'q'", "op, p, test_fraction"]),
-    ],
-)
-def test_bad_specs_name_the_value_and_what_is_accepted(spec, words):
-    with pytest.raises(SpecError) as error:
-        parse_task(spec)
-    message = str(error.value)
-    assert "\n" not in message
-    for word in words:
-        assert word in message
-
-
 def test_too_many_training_examples_is_a_clear_error():
     task = ModularTask(p=7)
     with pytest.raises(SpecError, match=f"{task.max_train} training examples"):
