@@ -1,0 +1,34 @@
+"""Learner 1: enumerative program synthesis with a simplicity prior.
+
+``EnumerativeSynthesizer(dsl="arith:p=97").fit(X, y)`` returns the cheapest program (in bits under
+the DSL's prior) consistent with the examples; see :mod:`synth.dsl` for how to add a DSL.
+"""
+
+from synth import dsl_arith  # noqa: F401  (registers the arith DSL)
+from synth.dsl import DSL, DSLS, Target, default_dsl, parse_dsl, register_dsl, register_guesser
+from synth.enumerate import STOP_REASONS, Budget, Enumerator, SearchResult
+from synth.learner import EnumerativeSynthesizer
+from synth.prior import Prior
+from synth.program import Env, Program, parse_program
+from synth.types import Primitive, Type
+
+__all__ = [
+    "DSL",
+    "DSLS",
+    "STOP_REASONS",
+    "Budget",
+    "EnumerativeSynthesizer",
+    "Enumerator",
+    "Env",
+    "Prior",
+    "Primitive",
+    "Program",
+    "SearchResult",
+    "Target",
+    "Type",
+    "default_dsl",
+    "parse_dsl",
+    "parse_program",
+    "register_dsl",
+    "register_guesser",
+]

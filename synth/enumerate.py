@@ -1,0 +1,391 @@
+"""Bottom-up enumeration in increasing description length, with observational-equivalence pruning.
+
+Levels are quantized costs (see :mod:`synth.prior`), processed in increasing order. At level ``c``
+each primitive ``f`` of cost ``q_f`` is applied to every combination of bank levels of its argument
+types whose costs sum to ``c - q_f``: the children's value rows are broadcast against each other in
+blocks (``f(A[:, None], B[None])`` builds ``len(A) * len(B)`` candidates in one call), each block
+is checked against the target, and its new value rows are added to the bank (one program per
+class of equal outputs; :mod:`synth.bank`). Because the grammar is context-free and every level is
+complete before it is used, replacing a subprogram by the bank's representative of its class never
+raises a program's cost, so pruning never loses a solution; and since all candidates of a level
+cost the same, the first consistent candidate found at level ``c`` is a cheapest one.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from synth.bank import RowKeys, TypeBank
+from synth.dsl import Target
+from synth.prior import Prior
+from synth.program import Env, Program
+from synth.types import Primitive, Type
+
+#: Why a search stopped.
+STOP_REASONS = {
+    "found": "a consistent program was found (the cheapest, or the posterior's bound was reached)",
+    "max_bits": "every program within the max_bits bound was enumerated",
+    "exhausted": "the grammar has no more programs",
+    "max_candidates": "the max_candidates budget was used up",
+    "time_limit": "the time limit was reached",
+    "memory": "the bank reached its memory cap",
+}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Limits of one search. ``None`` means unlimited."""
+
+    max_bits: float = 64.0
+    max_candidates: int | None = None
+    time_limit: float | None = None
+    max_bank_mb: float | None = 1024.0
+
+    def validate(self, prior: Prior | None = None, output: Type | None = None) -> None:
+        """ValueError when a budget is impossible (a bound below the cheapest program, a
+        non-positive limit)."""
+        if not (isinstance(self.max_bits, int | float) and self.max_bits >= 0):
+            raise ValueError(f"impossible budget: max_bits must be >= 0, got {self.max_bits!r}")
+        if self.max_candidates is not None and self.max_candidates < 1:
+            raise ValueError(f"impossible budget: max_candidates must be >= 1, got {self.max_candidates}")
+        if self.time_limit is not None and not self.time_limit > 0:
+            raise ValueError(f"impossible budget: time_limit must be > 0 seconds, got {self.time_limit}")
+        if self.max_bank_mb is not None and not self.max_bank_mb > 0:
+            raise ValueError(f"impossible budget: max_bank_mb must be > 0, got {self.max_bank_mb}")
+        if prior is not None and output is not None:
+            if output not in prior.min_qcost:
+                raise ValueError(f"the grammar has no program of type {output}")
+            cheapest = prior.to_bits(prior.min_qcost[output])
+            if prior.to_qcost(self.max_bits) < prior.min_qcost[output]:
+                raise ValueError(
+                    f"impossible budget: max_bits={self.max_bits:g} is below the cheapest program "
+                    f"of type {output} ({cheapest:.2f} bits)"
+                )
+
+
+@dataclass
+class SearchResult:
+    """What a search found and what it cost."""
+
+    program: Program | None
+    bits: float
+    found: bool
+    stop_reason: str
+    candidates: int
+    kept: int
+    seconds: float
+    #: Every program of cost up to this many bits was enumerated (or the search stopped at it).
+    bits_reached: float
+    train_accuracy: float
+    #: Posterior mode: every consistent class found, as (program, bits), cheapest first.
+    consistent: list[tuple[Program, float]] = field(default_factory=list)
+
+
+class _Stop(Exception):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+class Enumerator:
+    """One bottom-up search over ``prior``'s grammar on the examples of ``env``.
+
+    ``target`` None enumerates without a goal (to measure throughput or inspect the bank).
+    ``collect_bits`` (posterior mode) keeps going after the first consistent program until levels
+    ``collect_bits`` above it, recording every consistent class found.
+    """
+
+    def __init__(
+        self,
+        prior: Prior,
+        env: Env,
+        target: Target | None = None,
+        budget: Budget | None = None,
+        seed: int = 0,
+        collect_bits: float | None = None,
+        block_bytes: int = 1 << 21,
+        on_block: Callable[[int, Primitive, int], None] | None = None,
+    ) -> None:
+        self.prior = prior
+        self.env = env
+        self.target = target
+        self.budget = budget or Budget()
+        self.budget.validate(prior, None if target is None else target.type)
+        self.rng = np.random.default_rng(seed)
+        self.collect_q = None if collect_bits is None else prior.to_qcost(collect_bits)
+        self.block_bytes = block_bytes
+        self.on_block = on_block
+        self.prims = list(prior.primitives)
+        types = {t for p in self.prims for t in (*p.args, p.ret)}
+        self.types = prior.zero_cost_order(sorted(types, key=lambda t: t.name))
+        self.banks = {t: TypeBank() for t in self.types}
+        self.levels: dict[Type, list[int]] = {t: [] for t in self.types}
+        self.by_ret = {t: [(i, p) for i, p in enumerate(self.prims) if p.ret == t] for t in self.types}
+        self.tried = 0
+        self._goal_words: np.ndarray | None = None
+        self._goal_key: np.uint64 | None = None
+        self._found: tuple[int, list[int]] | None = None
+        self._found_level: int | None = None
+        self._consistent: list[tuple[Type, int]] = []
+        self._t0 = 0.0
+        self._last_level = -1
+
+    # -- public -------------------------------------------------------------------------------------
+    def run(self) -> SearchResult:
+        self._t0 = time.perf_counter()
+        max_q = self.prior.to_qcost(self.budget.max_bits)
+        heap: list[int] = sorted({self.prior.qcost[p.name] for p in self.prims if p.arity == 0})
+        pushed = set(heap)
+        reason = "exhausted"
+        try:
+            while heap:
+                c = heapq.heappop(heap)
+                if c <= self._last_level:
+                    continue
+                if c > max_q:
+                    reason = "max_bits"
+                    break
+                if self._found_level is not None and c > self._found_level + (self.collect_q or 0):
+                    reason = "found"
+                    break
+                self._level(c, heap, pushed)
+                self._last_level = c
+            if self._found_level is not None:
+                reason = "found"
+        except _Stop as stop:
+            reason = stop.reason
+        return self._result(reason)
+
+    def program_at(self, t: Type, row: int) -> Program:
+        """Materialize the bank's program of type ``t`` at ``row``."""
+        bank = self.banks[t]
+        prim = self.prims[int(bank.prim[row])]
+        kids = bank.kids[row, : prim.arity]
+        return Program(prim, tuple(self.program_at(a, int(k)) for a, k in zip(prim.args, kids, strict=True)))
+
+    def bank_programs(self, t: Type) -> Iterator[tuple[Program, int, np.ndarray]]:
+        """The bank of type ``t`` in order: (program, quantized cost, values)."""
+        bank = self.banks[t]
+        for row in range(bank.size):
+            yield self.program_at(t, row), int(bank.cost[row]), bank.values[row]
+
+    @property
+    def kept(self) -> int:
+        return sum(b.size for b in self.banks.values())
+
+    # -- levels -------------------------------------------------------------------------------------
+    def _level(self, c: int, heap: list[int], pushed: set[int]) -> None:
+        for t in self.types:
+            bank = self.banks[t]
+            start = bank.size
+            for pi, prim in self.by_ret[t]:
+                for combo in self._combos(prim, c - self.prior.qcost[prim.name]):
+                    self._build(pi, prim, combo, c)
+            bank.close_level(c, start)
+            if bank.size > start:
+                self.levels[t].append(c)
+                self._push_sums(t, c, heap, pushed)
+
+    def _combos(self, prim: Primitive, total: int) -> Iterator[tuple[int, ...]]:
+        """Tuples of existing levels of the argument types that sum to ``total``."""
+        if total < 0:
+            return
+        if prim.arity == 0:
+            if total == 0:
+                yield ()
+            return
+        for combo in self._sums(prim.args, total):
+            if prim.commutative and combo[0] > combo[1]:
+                continue
+            yield combo
+
+    def _sums(self, args: tuple[Type, ...], total: int) -> Iterator[tuple[int, ...]]:
+        levels = self.levels[args[0]]
+        if len(args) == 1:
+            if total in levels:
+                yield (total,)
+            return
+        rest_min = sum(self.levels[a][0] if self.levels[a] else math.inf for a in args[1:])
+        for lv in levels:
+            if lv + rest_min > total:
+                break
+            for tail in self._sums(args[1:], total - lv):
+                yield (lv, *tail)
+
+    def _push_sums(self, t: Type, c: int, heap: list[int], pushed: set[int]) -> None:
+        """Costs that the new level ``c`` of type ``t`` makes reachable."""
+        for prim in self.prims:
+            for i, a in enumerate(prim.args):
+                if a != t:
+                    continue
+                others = [self.levels[b] for j, b in enumerate(prim.args) if j != i]
+                for rest in itertools.product(*others):
+                    s = self.prior.qcost[prim.name] + c + sum(rest)
+                    if s not in pushed:
+                        pushed.add(s)
+                        heapq.heappush(heap, s)
+
+    # -- blocks -------------------------------------------------------------------------------------
+    def _build(self, pi: int, prim: Primitive, combo: tuple[int, ...], c: int) -> None:
+        if prim.arity == 0:
+            value = np.asarray(prim.fn(self.env)).astype(prim.ret.dtype, copy=False)
+            value = np.broadcast_to(value, (self.env.n, *value.shape[1:]))
+            self._consume(pi, prim, np.ascontiguousarray(value[None]), (), (1,), None, c)
+            return
+        ranges = [self.banks[a].levels[lv] for a, lv in zip(prim.args, combo, strict=True)]
+        arrays = [self.banks[a].values[s:e] for a, (s, e) in zip(prim.args, ranges, strict=True)]
+        sizes = [len(a) for a in arrays]
+        row_bytes = max(a[0].nbytes for a in arrays) * max(1, prim.ret.dtype.itemsize)
+        per_block = max(64, self.block_bytes // max(row_bytes, 1))
+        shape = []
+        for n in reversed(sizes):
+            b = max(1, min(n, per_block))
+            shape.append(b)
+            per_block = max(1, per_block // b)
+        shape.reverse()
+        tri = prim.commutative and combo[0] == combo[1]
+        k = prim.arity
+        for starts in itertools.product(*(range(0, n, b) for n, b in zip(sizes, shape, strict=True))):
+            if tri and starts[1] + shape[1] <= starts[0]:
+                continue  # wholly below the diagonal: f(b, a) is built as f(a, b)
+            stops = [min(s + b, n) for s, b, n in zip(starts, shape, sizes, strict=True)]
+            bsizes = tuple(e - s for s, e in zip(starts, stops, strict=True))
+            args = []
+            for i, (arr, s, e) in enumerate(zip(arrays, starts, stops, strict=True)):
+                part = arr[s:e]
+                args.append(part.reshape((1,) * i + (e - s,) + (1,) * (k - 1 - i) + part.shape[1:]))
+            out = np.asarray(prim.fn(*args))
+            vshape = out.shape[k:]
+            if out.shape[:k] != bsizes:
+                out = np.broadcast_to(out, (*bsizes, *vshape))
+            flat = np.ascontiguousarray(out.reshape(-1, *vshape), dtype=prim.ret.dtype)
+            subset = None
+            if tri and starts[1] < stops[0]:
+                i = np.arange(starts[0], stops[0])[:, None]
+                j = np.arange(starts[1], stops[1])[None, :]
+                subset = np.flatnonzero((i <= j).ravel())
+                flat = flat[subset]
+            origin = tuple(r[0] + s for r, s in zip(ranges, starts, strict=True))
+            self._consume(pi, prim, flat, origin, bsizes, subset, c)
+
+    def _consume(
+        self,
+        pi: int,
+        prim: Primitive,
+        flat: np.ndarray,
+        origin: tuple[int, ...],
+        bsizes: tuple[int, ...],
+        subset: np.ndarray | None,
+        c: int,
+    ) -> None:
+        """Check a block of candidates against the target and add its new classes to the bank."""
+        stop_after = None
+        if self.budget.max_candidates is not None:
+            left = self.budget.max_candidates - self.tried
+            if len(flat) >= left:
+                flat = flat[:left]
+                subset = None if subset is None else subset[:left]
+                stop_after = "max_candidates"
+        self.tried += len(flat)
+        if self.on_block is not None:
+            self.on_block(c, prim, len(flat))
+        bank = self.banks[prim.ret]
+        if bank.rowkeys is None:
+            bank.rowkeys = RowKeys(flat[0].nbytes, self.rng)
+        words = bank.rowkeys.words(flat)
+        keys = bank.rowkeys(words)
+
+        def kids_of(idx: np.ndarray) -> np.ndarray:
+            pos = idx if subset is None else subset[idx]
+            if not bsizes or prim.arity == 0:
+                return np.zeros((len(idx), 0), np.int64)
+            parts = np.unravel_index(pos, bsizes)
+            return np.stack([o + p for o, p in zip(origin, parts, strict=True)], axis=1).astype(np.int64)
+
+        goal = self.target is not None and prim.ret == self.target.type
+        if goal and self.collect_q is None:
+            hits = self._hits(flat, words, keys)
+            if hits.size:
+                self._found = (pi, [int(k) for k in kids_of(hits[:1])[0]])
+                self._found_level = c
+                raise _Stop("found")
+        new = bank.add(flat, words, keys)
+        start = bank.size
+        bank.commit(flat[new], keys[new], c, pi, kids_of(new))
+        if goal and self.collect_q is not None and len(new):
+            hits = self._hits(flat[new], words[new], keys[new])
+            self._consistent.extend((prim.ret, start + int(h)) for h in hits)
+            if hits.size and self._found_level is None:
+                self._found_level = c
+        if stop_after:
+            raise _Stop(stop_after)
+        if self.budget.time_limit is not None and time.perf_counter() - self._t0 > self.budget.time_limit:
+            raise _Stop("time_limit")
+        if self.budget.max_bank_mb is not None:
+            if sum(b.nbytes for b in self.banks.values()) > self.budget.max_bank_mb * 2**20:
+                raise _Stop("memory")
+
+    def _hits(self, flat: np.ndarray, words: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        """Indices of the rows of ``flat`` consistent with the target."""
+        target = self.target
+        assert target is not None
+        if target.mask is not None:
+            return np.flatnonzero(target.consistent(flat))
+        if self._goal_key is None:
+            rk = self.banks[target.type].rowkeys
+            tv = np.ascontiguousarray(target.values[None], dtype=target.type.dtype)
+            self._goal_words = rk.words(tv)
+            self._goal_key = rk(self._goal_words)[0]
+        maybe = np.flatnonzero(keys == self._goal_key)
+        if maybe.size:
+            maybe = maybe[(words[maybe] == self._goal_words).all(axis=1)]
+        return maybe
+
+    # -- result -------------------------------------------------------------------------------------
+    def _result(self, reason: str) -> SearchResult:
+        seconds = time.perf_counter() - self._t0
+        bits_reached = self.prior.to_bits(max(self._last_level, 0))
+        common = dict(
+            stop_reason=reason,
+            candidates=self.tried,
+            kept=self.kept,
+            seconds=seconds,
+            bits_reached=bits_reached,
+        )
+        if self._found is not None:
+            pi, kids = self._found
+            prim = self.prims[pi]
+            program = Program(
+                prim, tuple(self.program_at(a, k) for a, k in zip(prim.args, kids, strict=True))
+            )
+            return SearchResult(program, self.prior.program_bits(program), True, train_accuracy=1.0, **common)
+        consistent = [self.program_at(t, row) for t, row in self._consistent]
+        ranked = [(p, self.prior.program_bits(p)) for p in consistent]
+        ranked.sort(key=lambda pb: (self.prior.program_qcost(pb[0]), pb[1]))
+        if ranked:
+            program, bits = ranked[0]
+            return SearchResult(program, bits, True, train_accuracy=1.0, consistent=ranked, **common)
+        program, acc = self._best_so_far()
+        bits = math.nan if program is None else self.prior.program_bits(program)
+        return SearchResult(program, bits, False, train_accuracy=acc, **common)
+
+    def _best_so_far(self) -> tuple[Program | None, float]:
+        """The bank program of the output type with the highest training accuracy (cheapest first)."""
+        if self.target is None or self.banks.get(self.target.type) is None:
+            return None, math.nan
+        bank = self.banks[self.target.type]
+        best_row, best = -1, -1.0
+        for s in range(0, bank.size, 1 << 16):
+            scores = self.target.score(bank.values[s : min(s + (1 << 16), bank.size)])
+            i = int(np.argmax(scores))
+            if scores[i] > best:
+                best_row, best = s + i, float(scores[i])
+        if best_row < 0:
+            return None, math.nan
+        return self.program_at(self.target.type, best_row), best

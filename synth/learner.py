@@ -1,0 +1,177 @@
+"""``EnumerativeSynthesizer``: the synthesizer as a scikit-learn style learner."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from synth.dsl import DSL, Target, parse_dsl
+from synth.enumerate import Budget, Enumerator
+from synth.prior import Prior
+from synth.program import Program
+from tasks.base import accuracy
+
+
+class EnumerativeSynthesizer(BaseEstimator):
+    """Bottom-up enumerative synthesis with a simplicity prior (minimum description length).
+
+    ``fit(X, y)`` enumerates the DSL's programs in increasing description length and keeps the
+    cheapest one that reproduces every training example (``program_``, ``bits_``). A search stopped
+    by a budget keeps the program with the highest training accuracy found so far (``found_`` is
+    then False) and says which budget stopped it (``search_stats_["stop_reason"]``).
+
+    Parameters
+    ----------
+    dsl: a DSL spec (``"arith:p=97"``) or a :class:`synth.dsl.DSL` instance.
+    weights: prior weight per primitive name (others keep their default; 0 removes a primitive).
+    max_bits, max_candidates, time_limit (seconds), max_bank_mb: search budgets (None = unlimited).
+    posterior: predict with the posterior predictive instead of the MAP program: every
+        consistent program found up to ``posterior_bits`` bits above the cheapest one votes with
+        weight 2^-bits. Programs are told apart by their outputs on the training inputs plus
+        ``n_probe`` unlabeled probe inputs (``fit(..., X_unlabeled=...)``, else sampled by the
+        DSL), so that programs that agree on the training set but differ elsewhere both vote.
+        Each class of programs equal on those inputs votes with its cheapest member's weight.
+    random_state: seed of the hash weights and the probe inputs (the MAP program does not depend
+        on it).
+    """
+
+    def __init__(
+        self,
+        *,
+        dsl: str | DSL = "arith:p=97",
+        weights: Mapping[str, float] | None = None,
+        max_bits: float = 64.0,
+        max_candidates: int | None = None,
+        time_limit: float | None = None,
+        max_bank_mb: float | None = 1024.0,
+        posterior: bool = False,
+        posterior_bits: float = 4.0,
+        n_probe: int = 32,
+        random_state: int | None = 0,
+    ) -> None:
+        self.dsl = dsl
+        self.weights = weights
+        self.max_bits = max_bits
+        self.max_candidates = max_candidates
+        self.time_limit = time_limit
+        self.max_bank_mb = max_bank_mb
+        self.posterior = posterior
+        self.posterior_bits = posterior_bits
+        self.n_probe = n_probe
+        self.random_state = random_state
+
+    def _budget(self) -> Budget:
+        return Budget(
+            max_bits=self.max_bits,
+            max_candidates=self.max_candidates,
+            time_limit=self.time_limit,
+            max_bank_mb=self.max_bank_mb,
+        )
+
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        mask: np.ndarray | None = None,
+        X_unlabeled: np.ndarray | None = None,
+    ) -> EnumerativeSynthesizer:
+        """Search for the cheapest program mapping ``X`` to ``y`` (where ``mask``, if given, is True)."""
+        dsl = parse_dsl(self.dsl)
+        prior = Prior(dsl.primitives, self.weights)
+        X, y = np.asarray(X), np.asarray(y)
+        if len(X) != len(y):
+            raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
+        rng = np.random.default_rng(self.random_state)
+        hash_seed = int(rng.integers(2**63))
+        target = dsl.target(y, mask)
+        if self.posterior:
+            if not self.posterior_bits >= 0:
+                raise ValueError(f"posterior_bits must be >= 0, got {self.posterior_bits}")
+            if X_unlabeled is None:
+                if self.n_probe < 0:
+                    raise ValueError(f"n_probe must be >= 0, got {self.n_probe}")
+                X_unlabeled = dsl.sample_inputs(self.n_probe, rng)
+            X_all = np.concatenate([X, np.asarray(X_unlabeled, dtype=X.dtype).reshape(-1, *X.shape[1:])])
+            env = dsl.env(X_all)
+            target = _with_free_rows(target, len(X_all) - len(X))
+        else:
+            env = dsl.env(X)
+        budget = self._budget()
+        budget.validate(prior, target.type)
+        result = Enumerator(
+            prior,
+            env,
+            target,
+            budget,
+            seed=hash_seed,
+            collect_bits=self.posterior_bits if self.posterior else None,
+        ).run()
+        self.dsl_ = dsl
+        self.prior_ = prior
+        self.program_: Program | None = result.program
+        self.bits_ = result.bits
+        self.found_ = result.found
+        self.train_accuracy_ = result.train_accuracy
+        self.search_stats_ = {
+            "candidates": result.candidates,
+            "kept": result.kept,
+            "seconds": result.seconds,
+            "stop_reason": result.stop_reason,
+            "bits_reached": result.bits_reached,
+            "found": result.found,
+        }
+        if self.posterior:
+            weights = np.array([2.0 ** -(b - result.consistent[0][1]) for _, b in result.consistent])
+            weights /= weights.sum() if len(weights) else 1.0
+            self.posterior_ = [(p, b, float(w)) for (p, b), w in zip(result.consistent, weights, strict=True)]
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "program_"):
+            raise ValueError("this EnumerativeSynthesizer is not fitted yet; call fit(X, y) first")
+        if self.program_ is None:
+            raise ValueError("the search found no program of the output type within its budget")
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Labels for ``X``: the MAP program's outputs, or the posterior vote (``posterior=True``)."""
+        self._check_fitted()
+        env = self.dsl_.env(np.asarray(X))
+        if not self.posterior or not getattr(self, "posterior_", None):
+            return self.dsl_.decode(self.program_.evaluate(env))
+        preds = np.stack([self.dsl_.decode(p.evaluate(env)) for p, _, _ in self.posterior_])
+        return weighted_vote(preds, np.array([w for _, _, w in self.posterior_]))
+
+    def score(self, X: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None) -> float:
+        """Accuracy of ``predict(X)`` against ``y`` (over ``mask`` where given)."""
+        return accuracy(np.asarray(y), self.predict(X), mask)
+
+
+def _with_free_rows(target: Target, k: int) -> Target:
+    """``target`` extended by ``k`` examples whose outputs are free (probe inputs)."""
+    pad = np.zeros((k, *target.values.shape[1:]), target.values.dtype)
+    mask = np.ones(target.values.shape, bool) if target.mask is None else target.mask
+    return Target(
+        target.type,
+        np.concatenate([target.values, pad]),
+        np.concatenate([mask, np.zeros((k, *mask.shape[1:]), bool)]),
+    )
+
+
+def weighted_vote(preds: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per entry, the label with the largest total weight among ``preds`` (k, ...) (ties: smallest
+    label)."""
+    k = len(preds)
+    flat = preds.reshape(k, -1)
+    m = flat.shape[1]
+    entry = np.broadcast_to(np.arange(m), (k, m)).ravel()
+    pairs, inverse = np.unique(np.stack([entry, flat.ravel()], axis=1), axis=0, return_inverse=True)
+    totals = np.bincount(inverse.ravel(), weights=np.repeat(weights, m) if k else None, minlength=len(pairs))
+    order = np.lexsort((pairs[:, 1], -totals, pairs[:, 0]))
+    first = np.ones(len(order), bool)
+    first[1:] = pairs[order[1:], 0] != pairs[order[:-1], 0]
+    chosen = order[first]
+    out = np.empty(m, np.int64)
+    out[pairs[chosen, 0]] = pairs[chosen, 1]
+    return out.reshape(preds.shape[1:])
