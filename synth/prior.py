@@ -7,8 +7,9 @@ grammar is context-free on purpose: a subprogram's cost does not depend on where
 is what keeps observational-equivalence pruning complete (any program's subprogram can be
 replaced by a cheaper equivalent without raising the cost).
 
-The enumerator works on costs quantized to ``quantum`` bits (1/32 by default), so cost levels are
-exact integers; "cheapest" is exact in quantized cost, and ``bits`` reports the exact value.
+The enumerator works on costs quantized to ``quantum`` bits (1/32 by default, each primitive's
+cost rounded down), so cost levels are exact integers; "cheapest" is exact in quantized cost (within
+``size * quantum`` bits of the exact optimum), and ``bits`` reports the exact value.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ class Prior:
         for p in self.primitives:
             totals[p.ret] = totals.get(p.ret, 0.0) + self.weights[p.name]
         self.bits = {p.name: -math.log2(self.weights[p.name] / totals[p.ret]) for p in self.primitives}
-        self.qcost = {name: round(b / self.quantum) for name, b in self.bits.items()}
+        # Rounded down, so that a program of at most B exact bits is within the quantized bound B.
+        self.qcost = {name: math.floor(b / self.quantum + 1e-9) for name, b in self.bits.items()}
         self._check_zero_cycles()
         self.min_qcost = self._min_costs()
 
