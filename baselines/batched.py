@@ -1,0 +1,99 @@
+"""Train many small models of one architecture at once: stacked parameters and ``torch.func.vmap``.
+
+A grid trains hundreds of tiny models (sizes × seeds × methods) and a CPU runs one large batched
+matrix product much faster than many small ones. :class:`StackedEngine` holds the parameters of
+``M`` models stacked along a leading axis and runs all of them in one vmapped forward pass; the
+training loop (:func:`baselines.training.train_models`) is the same as for a single model, so each
+model follows the path it would follow alone (up to floating-point summation order).
+
+When several worker processes train side by side, give each one torch thread
+(:func:`limit_threads`): threads of different processes on a shared core slow each other down by
+3–80× (measured on this project's 2-core machine).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import clone
+from torch import nn
+from torch.func import functional_call, vmap
+
+from baselines.base import as_pair, infer_sizes
+from baselines.learners import NeuralLearner, train_group
+
+
+class StackedEngine:
+    """``M`` models of one architecture, run together; model 0's module serves as the template."""
+
+    def __init__(self, models: list[nn.Module]) -> None:
+        self.n_models = len(models)
+        self.template = models[0]
+        names = [name for name, _ in self.template.named_parameters()]
+        own = [dict(m.named_parameters()) for m in models]
+        self.params = {n: torch.stack([p[n].detach() for p in own]).requires_grad_(True) for n in names}
+
+    def parameters(self) -> list[torch.Tensor]:
+        return list(self.params.values())
+
+    def _one(self, params: dict[str, torch.Tensor], X: torch.Tensor, R: torch.Tensor | None) -> torch.Tensor:
+        return functional_call(self.template, params, (X, R))
+
+    def logits(self, X: torch.Tensor, R: torch.Tensor | None, shared: bool = False) -> torch.Tensor:
+        axis = None if shared else 0
+        return vmap(self._one, in_dims=(0, axis, None if R is None else axis))(self.params, X, R)
+
+    def state(self, m: int) -> dict[str, torch.Tensor]:
+        return {n: p[m].detach().cpu().clone() for n, p in self.params.items()}
+
+
+def limit_threads(n: int = 1) -> None:
+    """Use ``n`` torch threads in this process (call once per worker when processes run side by side)."""
+    torch.set_num_threads(n)
+    try:
+        torch.set_num_interop_threads(n)
+    except RuntimeError:  # interop threads can only be set before the first parallel work
+        pass
+
+
+def fit_many(
+    learner,
+    datasets: list[tuple],
+    seeds: list[int | None] | None = None,
+    eval_sets: dict | None = None,
+    max_models: int | None = None,
+) -> list:
+    """Fit one clone of ``learner`` per dataset in a single vectorized training run.
+
+    ``datasets``: a list of ``(X, y)`` (or ``tasks.Split``); ``seeds``: the ``random_state`` of each
+    clone (default: the learner's own for all); ``eval_sets``: name → ``(X, y)`` or Split, shared by
+    all clones and only logged. Returns the fitted clones, in order. Each clone matches
+    ``clone(learner).set_params(random_state=seed).fit(X, y, eval_sets)`` within float tolerance;
+    its ``fit_seconds_`` is its share of the run's wall time.
+
+    ``d_vocab`` and ``n_classes`` left as None are inferred once over all datasets (so that the
+    models can be stacked). Learners that are not neural networks are fitted one by one.
+    ``max_models`` caps how many models train in one stack (memory); None: all.
+    """
+    pairs = [tuple(map(np.asarray, as_pair(d))) for d in datasets]
+    seeds = [learner.random_state] * len(pairs) if seeds is None else list(seeds)
+    if len(seeds) != len(pairs):
+        raise ValueError(f"got {len(pairs)} datasets but {len(seeds)} seeds")
+    clones = [clone(learner).set_params(random_state=s) for s in seeds]
+    if not isinstance(learner, NeuralLearner):
+        return [c.fit(X, y) for c, (X, y) in zip(clones, pairs, strict=True)]
+    if learner.d_vocab is None or learner.n_classes is None:
+        every = pairs + [tuple(map(np.asarray, as_pair(v))) for v in (eval_sets or {}).values()]
+        d_vocab, n_classes = infer_sizes(learner.d_vocab, learner.n_classes, learner.pad_id, every)
+        for c in clones:
+            c.set_params(d_vocab=d_vocab, n_classes=n_classes)
+    # Models can share a stack only with inputs of one width (the architecture may depend on it).
+    groups: dict[tuple, list[int]] = {}
+    for i, (X, y) in enumerate(pairs):
+        groups.setdefault((X.shape[1:], y.shape[1:]), []).append(i)
+    step = max_models or len(pairs)
+    for members in groups.values():
+        for start in range(0, len(members), step):
+            part = members[start : start + step]
+            train_group([clones[i] for i in part], [pairs[i] for i in part], eval_sets, StackedEngine)
+    return clones

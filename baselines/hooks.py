@@ -1,0 +1,79 @@
+"""Named activation sites (TransformerLens style) and ways to read or replace them.
+
+Every model in :mod:`baselines` passes its intermediate activations through :class:`HookPoint`
+modules; a hook point's name is its path in the module tree, for example
+``blocks.0.attn.hook_pattern``. Mechanism analysis reads activations with :func:`run_with_cache`
+and intervenes (ablation, activation patching) with :func:`run_with_hooks`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+#: A hook receives the activation and the hook point's name; it returns a replacement or None.
+HookFn = Callable[[torch.Tensor, str], "torch.Tensor | None"]
+
+
+class HookPoint(nn.Module):
+    """An identity module marking a named activation site."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def hook_points(model: nn.Module) -> dict[str, HookPoint]:
+    """All hook points of ``model`` by name, in forward order of definition."""
+    return {name: m for name, m in model.named_modules() if isinstance(m, HookPoint)}
+
+
+def _resolve(model: nn.Module, names: Iterable[str]) -> dict[str, HookPoint]:
+    points = hook_points(model)
+    unknown = [n for n in names if n not in points]
+    if unknown:
+        raise ValueError(f"unknown hook point {unknown[0]!r}; accepted: {', '.join(points)}")
+    return {n: points[n] for n in names}
+
+
+@contextmanager
+def hooks(model: nn.Module, fwd_hooks: dict[str, HookFn]) -> Iterator[None]:
+    """Attach ``fwd_hooks`` (name → function) for the duration of a ``with`` block.
+
+    A function that returns a tensor replaces the activation (for ablations and patching).
+    """
+    handles = []
+    try:
+        for name, point in _resolve(model, fwd_hooks).items():
+            fn = fwd_hooks[name]
+            handles.append(point.register_forward_hook(lambda _m, _i, out, fn=fn, name=name: fn(out, name)))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def run_with_hooks(model: nn.Module, *args, fwd_hooks: dict[str, HookFn], **kwargs):
+    """Run ``model(*args, **kwargs)`` with the given hooks attached, and return its output."""
+    with hooks(model, fwd_hooks):
+        return model(*args, **kwargs)
+
+
+def run_with_cache(
+    model: nn.Module, *args, names: Iterable[str] | None = None, **kwargs
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Run the model and return ``(output, cache)``: detached activations by hook-point name.
+
+    ``names`` restricts the cache to some hook points (all of them by default).
+    """
+    names = list(hook_points(model) if names is None else names)
+    cache: dict[str, torch.Tensor] = {}
+
+    def store(act: torch.Tensor, name: str) -> None:
+        cache[name] = act.detach()
+
+    with torch.no_grad():
+        out = run_with_hooks(model, *args, fwd_hooks={n: store for n in names}, **kwargs)
+    return out, cache

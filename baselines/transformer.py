@@ -1,0 +1,222 @@
+"""A small decoder transformer with TransformerLens-style weights and hook names.
+
+It expresses Nanda et al.'s grokking model (1 layer, d_model 128, 4 heads, d_mlp 512, ReLU, no
+LayerNorm) and the 2-layer attention-only induction model. Weight shapes and names follow
+TransformerLens (``W_Q``: ``(n_heads, d_model, d_head)``, ``W_O``: ``(n_heads, d_head, d_model)``),
+so that analysis code written for it reads these models directly.
+
+Hook points (``batch``, ``pos``, ``head`` are batch size, sequence length and head index)::
+
+    hook_embed, hook_pos_embed                  (batch, pos, d_model)
+    blocks.{l}.hook_resid_pre                   (batch, pos, d_model)
+    blocks.{l}.ln1.hook_normalized              (batch, pos, d_model)   only with normalization
+    blocks.{l}.attn.hook_q / hook_k / hook_v    (batch, pos, head, d_head)
+    blocks.{l}.attn.hook_rot_q / hook_rot_k     (batch, pos, head, d_head)  only with rotary positions
+    blocks.{l}.attn.hook_attn_scores            (batch, head, q_pos, k_pos)  before the softmax
+    blocks.{l}.attn.hook_pattern                (batch, head, q_pos, k_pos)  attention weights
+    blocks.{l}.attn.hook_z                      (batch, pos, head, d_head)   weighted values
+    blocks.{l}.hook_attn_out                    (batch, pos, d_model)
+    blocks.{l}.hook_resid_mid                   (batch, pos, d_model)   not when attn_only
+    blocks.{l}.mlp.hook_pre / hook_post         (batch, pos, d_mlp)     not when attn_only
+    blocks.{l}.hook_mlp_out                     (batch, pos, d_model)   not when attn_only
+    blocks.{l}.hook_resid_post                  (batch, pos, d_model)
+    ln_final.hook_normalized                    (batch, pos, d_model)   only with normalization
+    hook_logits                                 (batch, pos, d_vocab_out)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from baselines.hooks import HookPoint
+from baselines.params import activation, add_bias, maybe_bias, normal
+
+POSITIONAL = ("learned", "rotary", "none")
+
+
+@dataclass
+class TransformerConfig:
+    """Architecture of :class:`Transformer` (TransformerLens names)."""
+
+    d_vocab: int
+    d_vocab_out: int
+    n_ctx: int
+    d_model: int = 128
+    n_layers: int = 1
+    n_heads: int = 4
+    d_head: int | None = None  # None: d_model // n_heads
+    d_mlp: int = 512
+    attn_only: bool = False
+    act: str = "relu"
+    normalization: bool = False  # pre-LayerNorm before attention, MLP and unembedding
+    use_bias: bool = True
+    causal: bool = True
+    positional: str = "learned"
+
+    def __post_init__(self) -> None:
+        if self.positional not in POSITIONAL:
+            raise ValueError(f"unknown positional {self.positional!r}; accepted: {', '.join(POSITIONAL)}")
+        if self.d_head is None:
+            if self.d_model % self.n_heads:
+                raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
+            self.d_head = self.d_model // self.n_heads
+        if self.positional == "rotary" and self.d_head % 2:
+            raise ValueError(f"rotary positions need an even d_head, got {self.d_head}")
+        activation(self.act)  # validate early
+
+
+class LayerNorm(nn.Module):
+    """LayerNorm written out in plain tensor ops (so that torch.func.vmap batches it)."""
+
+    def __init__(self, d_model: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(d_model))
+        self.b = nn.Parameter(torch.zeros(d_model))
+        self.eps = eps
+        self.hook_normalized = HookPoint()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x - x.mean(-1, keepdim=True)
+        x = x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.hook_normalized(x * self.w + self.b)
+
+
+def _norm(cfg: TransformerConfig) -> nn.Module:
+    return LayerNorm(cfg.d_model) if cfg.normalization else nn.Identity()
+
+
+def take(x: torch.Tensor, readout: torch.Tensor) -> torch.Tensor:
+    """Row ``b`` of ``x`` (batch, pos, ...) at position ``readout[b]``, as (batch, 1, ...)."""
+    return x[torch.arange(x.shape[0], device=x.device), readout][:, None]
+
+
+def rotate(x: torch.Tensor, positions: torch.Tensor, base: float = 10000.0) -> torch.Tensor:
+    """Rotary position embedding of ``x`` (batch, pos, head, d_head) at ``positions`` (pos,) or
+    (batch, pos): q·k then depends on the offset between query and key positions."""
+    half = x.shape[-1] // 2
+    freq = base ** (-torch.arange(half, device=x.device, dtype=x.dtype) / half)
+    angle = positions.to(x.dtype)[..., None] * freq  # (..., pos, half)
+    cos, sin = torch.cos(angle)[..., None, :], torch.sin(angle)[..., None, :]  # (..., pos, 1, half)
+    x1, x2 = x[..., :half], x[..., half:]
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+
+
+def _project(x: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """``x`` (batch, pos, d_model) through per-head weights ``W`` (head, d_model, d_head), as one
+    matrix product (an einsum here runs as many small batched products, ~3x slower on a CPU)."""
+    h, d, e = W.shape
+    return (x @ W.permute(1, 0, 2).reshape(d, h * e)).unflatten(-1, (h, e))
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: TransformerConfig, g: torch.Generator) -> None:
+        super().__init__()
+        h, d, e = cfg.n_heads, cfg.d_model, cfg.d_head
+        std = 1 / math.sqrt(d)
+        self.W_Q, self.W_K, self.W_V = (normal((h, d, e), std, g) for _ in range(3))
+        self.W_O = normal((h, e, d), std, g)
+        # No key bias: q·b_K is the same for every key, so the softmax ignores it; its gradient is pure
+        # rounding noise, which Adam would amplify into a random walk.
+        self.b_Q, self.b_V = (maybe_bias((h, e), cfg.use_bias) for _ in range(2))
+        self.b_O = maybe_bias((d,), cfg.use_bias)
+        self.causal = cfg.causal
+        self.rotary = cfg.positional == "rotary"
+        rot = ("rot_q", "rot_k") if self.rotary else ()
+        for name in ("q", "k", "v", *rot, "attn_scores", "pattern", "z"):
+            setattr(self, f"hook_{name}", HookPoint())
+
+    def forward(self, x: torch.Tensor, readout: torch.Tensor | None = None) -> torch.Tensor:
+        """Attend from every position, or (``readout`` given) from one query position per row."""
+        key_pos = torch.arange(x.shape[1], device=x.device)
+        query_pos = key_pos if readout is None else readout[:, None]  # (q_pos,) or (batch, 1)
+        x_q = x if readout is None else take(x, readout)
+        q = self.hook_q(add_bias(_project(x_q, self.W_Q), self.b_Q))
+        k = self.hook_k(_project(x, self.W_K))
+        v = self.hook_v(add_bias(_project(x, self.W_V), self.b_V))
+        if self.rotary:
+            q, k = self.hook_rot_q(rotate(q, query_pos)), self.hook_rot_k(rotate(k, key_pos))
+        scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / math.sqrt(q.shape[-1])
+        if self.causal:
+            future = key_pos > query_pos[..., None]  # (q_pos, k_pos) or (batch, 1, k_pos)
+            scores = scores.masked_fill(future if readout is None else future[:, None], float("-inf"))
+        pattern = self.hook_pattern(torch.softmax(self.hook_attn_scores(scores), dim=-1))
+        z = self.hook_z(torch.einsum("bhqk,bkhe->bqhe", pattern, v))
+        return add_bias(z.flatten(-2) @ self.W_O.flatten(0, 1), self.b_O)
+
+
+class MLPBlock(nn.Module):
+    def __init__(self, cfg: TransformerConfig, g: torch.Generator) -> None:
+        super().__init__()
+        std = 1 / math.sqrt(cfg.d_model)
+        self.W_in = normal((cfg.d_model, cfg.d_mlp), std, g)
+        self.W_out = normal((cfg.d_mlp, cfg.d_model), std, g)
+        self.b_in = maybe_bias((cfg.d_mlp,), cfg.use_bias)
+        self.b_out = maybe_bias((cfg.d_model,), cfg.use_bias)
+        self.act = activation(cfg.act)
+        self.hook_pre, self.hook_post = HookPoint(), HookPoint()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pre = self.hook_pre(add_bias(x @ self.W_in, self.b_in))
+        return add_bias(self.hook_post(self.act(pre)) @ self.W_out, self.b_out)
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: TransformerConfig, g: torch.Generator) -> None:
+        super().__init__()
+        self.attn_only = cfg.attn_only
+        self.ln1, self.attn = _norm(cfg), Attention(cfg, g)
+        self.hook_resid_pre, self.hook_attn_out, self.hook_resid_post = HookPoint(), HookPoint(), HookPoint()
+        if not cfg.attn_only:
+            self.ln2, self.mlp = _norm(cfg), MLPBlock(cfg, g)
+            self.hook_resid_mid, self.hook_mlp_out = HookPoint(), HookPoint()
+
+    def forward(self, x: torch.Tensor, readout: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.hook_resid_pre(x)
+        attn_out = self.hook_attn_out(self.attn(self.ln1(x), readout))
+        x = (x if readout is None else take(x, readout)) + attn_out
+        if not self.attn_only:
+            x = self.hook_resid_mid(x)
+            x = x + self.hook_mlp_out(self.mlp(self.ln2(x)))
+        return self.hook_resid_post(x)
+
+
+class Transformer(nn.Module):
+    """Token ids ``(batch, pos)`` → logits ``(batch, pos, d_vocab_out)``.
+
+    With ``readout`` (batch,) position indices, the last block computes only the query at that
+    position of each row and the logits come out as ``(batch, 1, d_vocab_out)``: the same values,
+    2–3× less work when only one position is scored (its hooks then hold one position).
+
+    Initialization follows Nanda et al.'s grokking code (N(0, 1/d_model) for embeddings and
+    attention/MLP weights, N(0, 1/d_vocab_out) for the unembedding, zero biases).
+    """
+
+    def __init__(self, cfg: TransformerConfig, generator: torch.Generator) -> None:
+        super().__init__()
+        self.cfg = cfg
+        std = 1 / math.sqrt(cfg.d_model)
+        self.W_E = normal((cfg.d_vocab, cfg.d_model), std, generator)
+        if cfg.positional == "learned":
+            self.W_pos = normal((cfg.n_ctx, cfg.d_model), std, generator)
+        self.blocks = nn.ModuleList(Block(cfg, generator) for _ in range(cfg.n_layers))
+        self.ln_final = _norm(cfg)
+        self.W_U = normal((cfg.d_model, cfg.d_vocab_out), 1 / math.sqrt(cfg.d_vocab_out), generator)
+        self.b_U = maybe_bias((cfg.d_vocab_out,), cfg.use_bias)
+        self.hook_embed, self.hook_pos_embed, self.hook_logits = HookPoint(), HookPoint(), HookPoint()
+
+    def forward(self, tokens: torch.Tensor, readout: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.hook_embed(self.W_E[tokens])
+        if self.cfg.positional == "learned":
+            n = tokens.shape[-1]
+            if n > self.cfg.n_ctx:
+                raise ValueError(f"sequence length {n} exceeds n_ctx={self.cfg.n_ctx} (learned positions)")
+            x = x + self.hook_pos_embed(self.W_pos[:n])
+        for i, block in enumerate(self.blocks):
+            x = block(x, readout if i == len(self.blocks) - 1 else None)
+        if not self.blocks and readout is not None:
+            x = take(x, readout)
+        return self.hook_logits(add_bias(self.ln_final(x) @ self.W_U, self.b_U))
