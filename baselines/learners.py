@@ -21,6 +21,7 @@ import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -52,6 +53,9 @@ class NeuralLearner(Learner):
     first evaluation whose accuracy reaches ``stop_accuracy`` or after ``patience`` evaluations
     without a lower loss.
     """
+
+    #: True where inputs wider than the training rows cannot be taken.
+    fixed_width: ClassVar[bool] = False
 
     d_vocab: int | None = None
     n_classes: int | None = None
@@ -313,6 +317,9 @@ class MLPLearner(NeuralLearner):
     Per-position targets are rejected: the MLP sees every token at once, and a per-position target
     may be a later token of the same row (induction), which only a causal model must not see.
     """
+
+    #: Inputs wider than the training rows cannot be taken (one embedding slot per position).
+    fixed_width: ClassVar[bool] = True
 
     d_embed: int = 32
     d_mlp: int = 128

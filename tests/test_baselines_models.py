@@ -1,0 +1,147 @@
+"""The torch models: output and hook shapes, causality, the readout shortcut, hooks that intervene."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from baselines.hooks import hook_points, run_with_cache, run_with_hooks
+from baselines.lstm import LSTM, LSTMConfig
+from baselines.mlp import MLP, MLPConfig
+from baselines.transformer import Transformer, TransformerConfig
+
+B, POS, VOCAB, OUT = 3, 7, 11, 5
+
+
+def transformer(**kw) -> Transformer:
+    cfg = dict(d_vocab=VOCAB, d_vocab_out=OUT, n_ctx=16, d_model=16, n_heads=2, d_mlp=24) | kw
+    return Transformer(TransformerConfig(**cfg), torch.Generator().manual_seed(0))
+
+
+def lstm(**kw) -> LSTM:
+    cfg = dict(d_vocab=VOCAB, d_vocab_out=OUT, d_embed=8, d_hidden=12) | kw
+    return LSTM(LSTMConfig(**cfg), torch.Generator().manual_seed(0))
+
+
+def tokens(seed: int = 0, pos: int = POS) -> torch.Tensor:
+    return torch.randint(0, VOCAB, (B, pos), generator=torch.Generator().manual_seed(seed))
+
+
+def test_transformer_hook_shapes_follow_transformerlens_names():
+    model = transformer(n_layers=2, normalization=True)
+    logits, cache = run_with_cache(model, tokens())
+    assert logits.shape == (B, POS, OUT)
+    expected = {
+        "hook_embed": (B, POS, 16),
+        "blocks.0.attn.hook_q": (B, POS, 2, 8),
+        "blocks.0.attn.hook_pattern": (B, 2, POS, POS),
+        "blocks.1.attn.hook_z": (B, POS, 2, 8),
+        "blocks.1.hook_resid_mid": (B, POS, 16),
+        "blocks.1.mlp.hook_post": (B, POS, 24),
+        "blocks.1.hook_resid_post": (B, POS, 16),
+        "ln_final.hook_normalized": (B, POS, 16),
+        "hook_logits": (B, POS, OUT),
+    }
+    for name, shape in expected.items():
+        assert tuple(cache[name].shape) == shape, name
+    assert torch.allclose(cache["blocks.0.attn.hook_pattern"].sum(-1), torch.ones(B, 2, POS))
+
+
+def test_attention_only_has_no_mlp_and_rotary_has_no_learned_positions():
+    model = transformer(attn_only=True, positional="rotary")
+    names = hook_points(model)
+    assert not any("mlp" in n or "resid_mid" in n for n in names)
+    assert "blocks.0.attn.hook_rot_q" in names
+    assert not hasattr(model, "W_pos")
+
+
+@settings(max_examples=15)
+@given(
+    j=st.integers(0, POS - 1),
+    seed=st.integers(0, 1000),
+    kind=st.sampled_from(["learned", "rotary", "ln", "lstm", "gru"]),
+)
+def test_outputs_before_a_changed_token_do_not_change(j, seed, kind):
+    """Causal masking: the logits at positions < j ignore the token at j."""
+    models = {
+        "learned": transformer(n_layers=2),
+        "rotary": transformer(n_layers=2, positional="rotary", attn_only=True),
+        "ln": transformer(normalization=True),
+        "lstm": lstm(),
+        "gru": lstm(cell="gru", n_layers=2),
+    }
+    model = models[kind]
+    x = tokens(seed)
+    x2 = x.clone()
+    x2[:, j] = (x2[:, j] + 1) % VOCAB
+    with torch.no_grad():
+        a, b = model(x), model(x2)
+    assert torch.allclose(a[:, :j], b[:, :j], atol=1e-6)
+    assert not torch.allclose(a[:, j:], b[:, j:])
+
+
+@settings(max_examples=15)
+@given(seed=st.integers(0, 1000), kind=st.sampled_from(["learned", "rotary", "ln", "lstm"]))
+def test_readout_equals_the_full_forward_at_that_position(seed, kind):
+    model = {
+        "learned": transformer(n_layers=2),
+        "rotary": transformer(positional="rotary", use_bias=False),
+        "ln": transformer(normalization=True, attn_only=True),
+        "lstm": lstm(),
+    }[kind]
+    x = tokens(seed)
+    readout = torch.randint(0, POS, (B,), generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        full = model(x)[torch.arange(B), readout]
+        part = model(x, readout)
+    assert part.shape == (B, 1, OUT)
+    assert torch.allclose(full, part[:, 0], atol=1e-5)
+
+
+def test_learned_positions_reject_sequences_longer_than_n_ctx():
+    with pytest.raises(ValueError, match="n_ctx"):
+        transformer(n_ctx=4)(tokens())
+
+
+def test_config_errors_name_the_accepted_values():
+    with pytest.raises(ValueError, match="accepted: learned, rotary, none"):
+        TransformerConfig(d_vocab=3, d_vocab_out=3, n_ctx=3, positional="alibi")
+    with pytest.raises(ValueError, match="accepted: relu, gelu, quadratic"):
+        MLPConfig(d_vocab=3, d_vocab_out=3, n_ctx=2, act="tanh")
+    with pytest.raises(ValueError, match="accepted: lstm, gru"):
+        LSTMConfig(d_vocab=3, d_vocab_out=3, cell="rnn")
+
+
+def test_mlp_shapes_and_hooks():
+    model = MLP(MLPConfig(d_vocab=VOCAB, d_vocab_out=OUT, n_ctx=2, n_layers=2, d_mlp=10), torch.Generator())
+    logits, cache = run_with_cache(model, tokens(pos=2))
+    assert logits.shape == (B, 1, OUT)
+    assert cache["hook_embed"].shape == (B, 2, 32)
+    assert cache["blocks.1.hook_post"].shape == (B, 10)
+    with pytest.raises(ValueError, match="takes 2 tokens"):
+        model(tokens(pos=3))
+
+
+def test_lstm_hooks():
+    _, cache = run_with_cache(lstm(), tokens())
+    assert cache["layers.0.hook_hidden"].shape == (B, POS, 12)
+    assert cache["layers.0.hook_cell"].shape == (B, POS, 12)
+
+
+def test_hooks_can_replace_activations_and_are_removed_afterwards():
+    model, x = transformer(), tokens()
+    with torch.no_grad():
+        before = model(x)
+        ablated = run_with_hooks(model, x, fwd_hooks={"blocks.0.hook_attn_out": lambda a, name: a * 0})
+        after = model(x)
+    assert not torch.allclose(before, ablated)
+    assert torch.equal(before, after)
+    with pytest.raises(ValueError, match="unknown hook point 'nope'"):
+        run_with_cache(model, x, names=["nope"])
+
+
+def test_same_seed_same_weights():
+    a, b = transformer(), transformer()
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
