@@ -73,6 +73,124 @@ def sample(
         typer.echo(task.format_example(examples, i))
 
 
+# --- the comparison grid: run, table, plot (compare/) -----------------------------------------
+
+STORE_OPTION = typer.Option("dlps-results.sqlite", "--store", help="The results store (SQLite file).")
+TASK_FILTER = typer.Option(None, "--task", help="Only these tasks (spec, family or glob; repeatable).")
+METHOD_FILTER = typer.Option(None, "--method", help="Only these methods (name, spec or glob; repeatable).")
+
+
+@app.command()
+def run(
+    preset: str | None = typer.Option(None, help="A ready grid: quick (minutes on a CPU) or paper."),
+    tasks: list[str] | None = typer.Option(None, "--tasks", help="Task specs (repeat, or separate by ;)."),
+    methods: list[str] | None = typer.Option(None, "--methods", help="Method specs (repeat, or use ;)."),
+    sizes: str | None = typer.Option(None, help="Training sizes: 8,16,32 or a range 8..4096x2 (geometric)."),
+    seeds: str | None = typer.Option(None, help="Seeds: 0,1,2 or 0..4 [default: 0..2, or the preset's]."),
+    steps: int | None = typer.Option(None, help="Budget: optimizer steps of every network."),
+    synth_candidates: int | None = typer.Option(None, help="Budget: programs synth tries per cell."),
+    max_bits: float | None = typer.Option(None, help="Budget: the synthesizer's description-length bound."),
+    synth_seconds: float | None = typer.Option(
+        None, help="Budget: the synthesizer's time limit per cell (results then depend on machine speed)."
+    ),
+    store: str = STORE_OPTION,
+    jobs: int | None = typer.Option(None, help="Local worker processes [default: cores]; 1 runs in-process."),
+    scheduler: str | None = typer.Option(None, help="Run on a dask.distributed cluster at tcp://HOST:PORT."),
+    artefacts: str | None = typer.Option(None, help="Folder for saved models/checkpoints [default: none]."),
+    retry_failed: bool = typer.Option(False, help="Run again the cells stored as failed."),
+) -> None:
+    """Run a task × method × size × seed grid into the store; finished cells are skipped."""
+    import os
+
+    from compare.cells import CellOptions
+    from compare.executors import make_executor
+    from compare.grid import build_cells, grid_parts
+    from compare.methods import Budgets
+    from compare.runner import run_grid
+    from compare.store import Store
+
+    try:
+        parts = grid_parts(preset, tasks, methods, sizes, seeds)
+        budgets = Budgets(steps=steps, candidates=synth_candidates, max_bits=max_bits, seconds=synth_seconds)
+        cells, notes = build_cells(parts, budgets, skip_unfit=preset is not None)
+        workers = jobs if jobs is not None else len(os.sched_getaffinity(0))
+        executor = make_executor(workers, scheduler, CellOptions(artefacts=artefacts))
+    except ValueError as exc:  # SpecError, ExecutorError
+        fail(str(exc))
+    for note in notes:
+        typer.echo(f"note: {note}", err=True)
+    try:
+        results = Store(store)
+    except ValueError as exc:  # StoreError
+        executor.close()
+        fail(str(exc))
+    try:
+        summary = run_grid(cells, results, executor, retry_failed=retry_failed)
+    finally:
+        executor.close()
+        results.close()
+    typer.echo(summary.line())
+    if summary.lost:
+        raise typer.Exit(code=1)
+
+
+def _summaries(store: str, task: list[str] | None, method: list[str] | None):
+    from compare.store import Store
+    from compare.tables import summarize
+
+    try:
+        with Store(store, create=False) as results:
+            rows = results.rows()
+    except ValueError as exc:
+        fail(str(exc))
+    summaries = summarize(rows, task or (), method or ())
+    if not summaries:
+        fail(f"no finished cells in {store} match the filters" if rows else f"{store} holds no cells yet")
+    return summaries
+
+
+@app.command()
+def table(
+    store: str = STORE_OPTION,
+    task: list[str] | None = TASK_FILTER,
+    method: list[str] | None = METHOD_FILTER,
+    format: str = typer.Option("rich", "--format", help="rich, markdown, csv, latex or json."),
+) -> None:
+    """Per task × method: accuracy at each n (mean ± 95% CI), n@99, AULC, OOD accuracy, program."""
+    from compare.tables import FORMATS, render
+
+    if format not in FORMATS:
+        fail(f"unknown format {format!r}; accepted: {', '.join(FORMATS)}")
+    output = render(_summaries(store, task, method), format)
+    if format == "rich":
+        from rich.console import Console
+
+        console = Console()
+        for rich_table in output:
+            console.print(rich_table)
+    else:
+        typer.echo(output, nl=False)
+
+
+@app.command()
+def plot(
+    out: str = typer.Option("dlps-plots", "--out", help="Folder for the PNGs (one per task)."),
+    store: str = STORE_OPTION,
+    task: list[str] | None = TASK_FILTER,
+    method: list[str] | None = METHOD_FILTER,
+) -> None:
+    """Learning curves: one PNG per task, accuracy against n (log axis), CI bands, OOD dashed."""
+    from compare.plots import plot_summaries
+
+    summaries = _summaries(store, task, method)
+    try:
+        paths = plot_summaries(summaries, out)
+    except OSError as exc:
+        fail(f"cannot write plots into {out}: {exc.strerror or exc}")
+    for path in paths:
+        typer.echo(str(path))
+
+
 # --- training one learner: train (baselines/) ----------------------------------------------------
 
 TRAIN_FORMATS = ("text", "json")

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -125,5 +127,22 @@ def run_job(cells: Sequence[Cell], batched: bool, options: CellOptions) -> list[
 
     torch.set_num_threads(options.threads)
     if batched and len(cells) > 1:
-        return run_batch(cells, options)
-    return [run_cell(cell, options) for cell in cells]
+        return _recording_warnings(lambda: run_batch(cells, options))
+    return [result for cell in cells for result in _recording_warnings(partial(_one, cell, options))]
+
+
+def _one(cell: Cell, options: CellOptions) -> list[CellResult]:
+    return [run_cell(cell, options)]
+
+
+def _recording_warnings(work: Callable[[], list[CellResult]]) -> list[CellResult]:
+    """Run ``work`` with warnings kept in each result's ``extra["warnings"]`` instead of printed
+    (workers' warnings would tear through the progress bar)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = work()
+    messages = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
+    if messages:
+        for result in results:
+            result.extra["warnings"] = messages[:10]
+    return results

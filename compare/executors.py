@@ -96,7 +96,7 @@ class DaskExecutor:
             self.client.submit(run_job, job.cells, job.batched, self.options, pure=False): job
             for job in jobs
         }
-        for future in dask_completed(list(futures)):
+        for future in dask_completed(list(futures), loop=self.client.loop):
             yield futures[future], _outcome(future)
 
     def close(self) -> None:

@@ -11,9 +11,12 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from compare.methods import Budgets, resolve
 from tasks import SpecError, parse_task
+
+if TYPE_CHECKING:
+    from compare.methods import Budgets
 
 #: Version of what a cell's result holds; part of every key and stored in the store's metadata.
 #: Bump it when a result's meaning changes: old rows then no longer count as finished.
@@ -142,24 +145,41 @@ def preset(name: str) -> tuple[GridPart, ...]:
     return PRESETS[name]
 
 
-def build_cells(parts: Sequence[GridPart], budgets: Budgets = Budgets()) -> list[Cell]:
-    """Every cell of the union of ``parts``, checked: known tasks and methods, valid parameters,
-    methods that apply to their tasks, sizes within each task's pool, and at least one cell."""
+def build_cells(
+    parts: Sequence[GridPart], budgets: Budgets | None = None, skip_unfit: bool = False
+) -> tuple[list[Cell], list[str]]:
+    """Every cell of the union of ``parts``, checked (known tasks and methods, valid parameters, sizes
+    within each task's pool, at least one cell), and notes on skipped pairs.
+
+    A method that cannot handle a task is an error naming both, or, with ``skip_unfit`` (presets),
+    a note saying which pair was left out and why.
+    """
+    # Imported here: the learners pull in torch, which reading a store (tables, plots) never needs.
+    from compare.methods import Budgets, NotApplicable, resolve
+
+    budgets = budgets or Budgets()
     cells: dict[str, Cell] = {}
+    notes: list[str] = []
     for part in parts:
         for task_spec in part.tasks:
             task = parse_task(task_spec)
             for n in part.sizes:
                 task.check_train_size(n)
             for method in part.methods:
-                resolved = resolve(method, task, budgets)
+                try:
+                    resolved = resolve(method, task, budgets)
+                except NotApplicable as exc:
+                    if not skip_unfit:
+                        raise
+                    notes.append(f"skipped: {exc}")
+                    continue
                 for n in part.sizes:
                     for seed in part.seeds:
                         cell = Cell(task.spec, method.strip(), resolved, n, seed)
                         cells.setdefault(cell.key, cell)
     if not cells:
         raise SpecError("the grid is empty: give at least one task, method, size and seed")
-    return list(cells.values())
+    return list(cells.values()), notes
 
 
 def _spec_list(values: Sequence[str] | None) -> tuple[str, ...]:

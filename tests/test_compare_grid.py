@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compare.grid import PRESETS, Cell, GridPart, grid_parts, parse_seeds, parse_sizes
+from compare.grid import PRESETS, Cell, GridPart, build_cells, grid_parts, parse_seeds, parse_sizes
+from compare.methods import METHODS, Method, NotApplicable, register_method
 from tasks import SpecError
 
 
@@ -87,3 +88,37 @@ def test_paper_preset_includes_the_nanda_grokking_setting():
     assert "modular:op=x+y,p=113" in tasks
     for part in PRESETS["paper"]:
         assert all(isinstance(n, int) and n >= 1 for n in part.sizes)
+
+
+def _only_modular(params, task, budgets):
+    if task.family != "modular":
+        raise NotApplicable(f"method 'modonly' does not apply to task {task.spec!r}")
+    return "modonly"
+
+
+def test_a_method_that_does_not_apply_stops_a_grid_or_is_skipped_with_a_note():
+    register_method(Method("modonly", "test method", resolve=_only_modular, build=lambda *a: None))
+    try:
+        part = GridPart(("modular:p=7", "brackets"), ("modonly", "lookup"), (2, 4), (0,))
+        with pytest.raises(NotApplicable, match="'modonly' does not apply to task 'brackets:kind=dyck1"):
+            build_cells([part])
+        cells, notes = build_cells([part], skip_unfit=True)
+        assert len(cells) == 6 and {c.method for c in cells if c.task.startswith("brackets")} == {"lookup"}
+        assert notes == [f"skipped: method 'modonly' does not apply to task {cells[-1].task!r}"]
+    finally:
+        del METHODS["modonly"]
+
+
+def test_cells_use_canonical_specs_and_dedupe():
+    part = GridPart(("modular:p=7", "modular:op=x+y,p=7"), ("lookup", "lookup"), (2, 4), (0, 1))
+    cells, _ = build_cells([part, part])
+    assert len(cells) == 4 and {c.task for c in cells} == {"modular:op=x+y,p=7,test_fraction=0.5"}
+
+
+def test_budgets_are_part_of_the_resolved_spec():
+    from compare.methods import Budgets
+
+    part = GridPart(("modular:p=7",), ("mlp",), (2,), (0,))
+    (short,), _ = build_cells([part], Budgets(steps=10))
+    (long,), _ = build_cells([part], Budgets(steps=20))
+    assert "steps=10" in short.method_spec and "steps=20" in long.method_spec and short.key != long.key
