@@ -6,7 +6,7 @@ root primitive and ``kids[i]`` the bank rows of its children (in the banks of th
 Trees are materialized only on demand.
 
 Equivalence is decided by value rows: a 64-bit key per row (a multilinear hash of its bytes with
-random odd weights, see :class:`RowKeys`) locates the row in an open-addressing table, and every key
+random odd weights, see :class:`RowKeys`) locates the row in an open-addressing table, and every
 match is verified by comparing the rows themselves; rows whose keys collide but whose values differ
 are all kept (the probe goes on past them), so a hash collision can never merge two classes.
 """
@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import numpy as np
 
-_EMPTY = np.uint64(0)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_LOW = np.uint64(0xFFFFFFFF)
+_32 = np.uint64(32)
 
 
 class RowKeys:
     """64-bit keys of value rows: ``sum_i word_i * w_i (mod 2^64)`` over the row's 8-byte words
-    (or bytes, when the row length is not a multiple of 8), with random odd ``w_i``. Key 0 is
-    reserved for empty table slots, so it is mapped to 1 (harmless: keys are always verified)."""
+    (or bytes, when the row length is not a multiple of 8), with random odd ``w_i``."""
 
     def __init__(self, row_bytes: int, rng: np.random.Generator) -> None:
         self.row_bytes = row_bytes
@@ -42,39 +42,55 @@ class RowKeys:
             keys = words @ self.weights
         else:
             keys = words.astype(np.uint64) @ self.weights
-        keys[keys == _EMPTY] = 1
         return keys
 
 
-class TypeBank:
-    """The programs of one type found so far, with their value rows and a hash index on them."""
+_ONES = np.uint64(0x0101010101010101)
 
-    def __init__(self, keys: RowKeys | None = None) -> None:
+
+def rows_equal(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise equality of two (m, w) arrays. The (m, w) booleans are read 8 at a time as one
+    64-bit word (all True = 0x0101...01), which is several times faster than ``all(axis=1)``."""
+    eq = a == b
+    w = eq.shape[1]
+    if w == 1:
+        return eq[:, 0]
+    if w % 8:
+        return eq.all(axis=1)
+    words = eq.view(np.uint64)
+    return words[:, 0] == _ONES if w == 8 else (words == _ONES).all(axis=1)
+
+
+class TypeBank:
+    """The programs of one type found so far, with their value rows and a hash index on them.
+
+    ``reserve_rows`` (a hint, e.g. what the memory cap allows) sizes the arrays up front: they are
+    allocated uninitialized, so the operating system only backs the rows actually written, and the
+    bank never copies itself to grow while the hint holds.
+    """
+
+    def __init__(self, keys: RowKeys | None = None, reserve_rows: int = 0) -> None:
         self.size = 0
         self.values: np.ndarray | None = None  # (capacity, n, ...) of the type's dtype
         self.keys = np.zeros(0, np.uint64)
-        self.cost = np.zeros(0, np.int64)
+        self.cost = np.zeros(0, np.int32)
         self.prim = np.zeros(0, np.int16)
-        self.kids = np.zeros((0, 0), np.int64)
+        self.kids = np.zeros((0, 0), np.int32)
         self.rowkeys = keys
+        self.reserve_rows = reserve_rows
         #: Level (quantized cost) -> (start, end) rows of that level.
         self.levels: dict[int, tuple[int, int]] = {}
-        self._tkeys = np.zeros(0, np.uint64)
-        self._trows = np.zeros(0, np.int64)
+        self._table = self._buffer = np.zeros(0, np.uint64)
+        self._home = 0  # home slots are [0, _home); the table has a tail for overflowing runs
         self._shift = np.uint64(64)
 
     # -- storage -----------------------------------------------------------------------------------
     @property
     def nbytes(self) -> int:
-        stored = 0 if self.values is None else self.values.nbytes
-        return (
-            stored
-            + self.keys.nbytes
-            + self.cost.nbytes
-            + self.prim.nbytes
-            + self.kids.nbytes
-            + (self._tkeys.nbytes + self._trows.nbytes)
-        )
+        """Bytes in use: the stored rows with their metadata, and the hash table."""
+        row = 0 if self.values is None else self.values[0].nbytes
+        meta = self.keys.itemsize + self.cost.itemsize + self.prim.itemsize + self.kids.shape[1] * 4
+        return self.size * (row + meta) + self._table.nbytes
 
     def words(self, start: int = 0, end: int | None = None) -> np.ndarray:
         assert self.values is not None and self.rowkeys is not None
@@ -87,11 +103,11 @@ class TypeBank:
             self.values = np.empty((0, *sample.shape[1:]), sample.dtype)
         if need <= cap and arity <= self.kids.shape[1]:
             return
-        new_cap = max(need, 2 * cap, 64)
+        new_cap = cap if need <= cap else max(need, 2 * cap, 64, self.reserve_rows)
         width = max(arity, self.kids.shape[1])
 
         def grown(a: np.ndarray) -> np.ndarray:
-            b = np.zeros((new_cap, *a.shape[1:]), a.dtype)
+            b = np.empty((new_cap, *a.shape[1:]), a.dtype)
             b[: self.size] = a[: self.size]
             return b
 
@@ -99,95 +115,119 @@ class TypeBank:
         self.keys = grown(self.keys)
         self.cost = grown(self.cost)
         self.prim = grown(self.prim)
-        kids = np.zeros((new_cap, width), np.int64)
+        kids = np.empty((new_cap, width), np.int32)
         kids[: self.size, : self.kids.shape[1]] = self.kids[: self.size]
         self.kids = kids
 
     # -- hash index --------------------------------------------------------------------------------
+    # Open addressing with linear probing. A slot holds ``row << 32 | tag`` (0 = empty): the bank
+    # row and a 32-bit tag of the key (never 0); a tag match is only a hint, confirmed by comparing
+    # the value rows themselves. One 64-bit word per slot: one random access reads both.
     def _slots(self, keys: np.ndarray) -> np.ndarray:
         return ((keys * _GOLDEN) >> self._shift).astype(np.intp)
 
-    def _reserve(self, n_rows: int) -> None:
-        """Keep the table at most half full, rebuilding it at twice the size when needed."""
-        if 2 * n_rows <= len(self._tkeys):
-            return
-        cap = 1 << max(10, int(np.ceil(np.log2(max(2 * n_rows, 2)))) + 1)
-        self._tkeys = np.zeros(cap, np.uint64)
-        self._trows = np.zeros(cap, np.int64)
-        self._shift = np.uint64(64 - int(np.log2(cap)))
-        if self.size:
-            self._place(self.keys[: self.size], np.arange(self.size))
+    @staticmethod
+    def _tags(keys: np.ndarray) -> np.ndarray:
+        tags = keys & _LOW
+        tags[tags == 0] = 1
+        return tags
 
-    def _place(self, keys: np.ndarray, rows: np.ndarray) -> None:
-        """Put rows known to be distinct into empty slots (linear probing)."""
-        mask = len(self._tkeys) - 1
-        slot = self._slots(keys)
-        todo = np.arange(len(keys))
-        while todo.size:
-            s = slot[todo]
-            free = self._tkeys[s] == _EMPTY
-            cand = todo[free]
-            self._tkeys[s[free]] = keys[cand]
-            self._trows[s[free]] = rows[cand]
-            won = np.zeros(len(todo), bool)
-            won[free] = self._trows[s[free]] == rows[cand]
-            lost = todo[~won]
-            moved = ~free[~won]  # occupied by someone else before this round: probe on
-            slot[lost[moved]] = (slot[lost[moved]] + 1) & mask
-            todo = lost
+    def _reserve(self, n_rows: int) -> None:
+        """Keep the table at most half full; when it would not be, rebuild it a third full."""
+        if 2 * n_rows <= self._home:
+            return
+        cap = 1 << max(12, int(np.ceil(np.log2(3 * n_rows))))
+        self._home = cap
+        self._shift = np.uint64(64 - int(np.log2(cap)))
+        # Entries of the old table come almost sorted by their new home slot (both are top bits of
+        # one hash), so their stable sort is nearly linear. Placed in one pass without wrap-around:
+        # entry i goes to max(home_i, position_{i-1} + 1), a running maximum; runs that overflow
+        # the home range go into a tail.
+        entries = self._table[np.flatnonzero(self._table)]
+        home = self._slots(np.take(self.keys, (entries >> _32).astype(np.intp)))
+        order = np.argsort(home, kind="stable")
+        home, entries = home[order], entries[order]
+        ar = np.arange(len(entries))
+        pos = np.maximum.accumulate(home - ar) + ar if len(entries) else home
+        length = max(cap, int(pos[-1]) + 1 if len(pos) else 0) + 1024
+        # Rebuild inside one buffer sized for the reserve hint when it is big enough: memory
+        # touched for the first time is slow to map, so old tables are not thrown away.
+        if len(self._buffer) < length:
+            hint = 1 << int(np.ceil(np.log2(3 * max(self.reserve_rows, 1))))
+            self._buffer = np.zeros(max(length, hint + 4096), np.uint64)
+        else:
+            self._buffer[: len(self._table)] = 0
+        self._table = self._buffer[:length]
+        self._table[pos] = entries
+
+    def _next(self, slot: np.ndarray) -> np.ndarray:
+        slot += 1
+        slot[slot == len(self._table)] = 0
+        return slot
 
     def add(self, flat: np.ndarray, words: np.ndarray, keys: np.ndarray) -> np.ndarray:
         """Insert the candidate rows ``flat`` (m, n, ...) that are new; return their indices in
         ``flat`` (increasing). Duplicates of bank rows or of earlier new rows are dropped. The
-        caller then calls :meth:`commit` with those rows' metadata."""
+        caller then calls :meth:`commit` with them."""
         m = len(keys)
         self._reserve(self.size + m)
         base = self.size
-        mask = len(self._tkeys) - 1
-        tent = base + np.arange(m)  # tentative row ids of candidates while they compete
         slot = self._slots(keys)
+        tags = self._tags(keys)
         is_new = np.zeros(m, bool)
         final = np.zeros(m, np.intp)
-        bank_words = None if base == 0 else self.words(0, base)
         todo = np.arange(m)
+        first = True  # the first round looks at every candidate: no gathers by ``todo`` needed
         while todo.size:
-            s = slot[todo]
-            g = self._tkeys[s]
-            free = g == _EMPTY
-            retry = np.zeros(0, np.intp)
-            if free.any():
-                cand, sc = todo[free], s[free]
-                self._tkeys[sc] = keys[cand]
-                self._trows[sc] = tent[cand]
-                won = self._trows[sc] == tent[cand]
-                is_new[cand[won]] = True
-                final[cand[won]] = sc[won]
-                retry = cand[~won]  # someone took the slot in the same round: look at it again
-            same = ~free & (g == keys[todo])
-            advance = todo[~free & ~same]
+            s = slot if first else slot[todo]
+            tg = tags if first else tags[todo]
+            g = np.take(self._table, s)
+            free = g == 0
+            same = (g & _LOW) == tg  # never true for a free slot: tags are not 0
+            # Claim the empty slots; where several candidates claim one slot the last write wins,
+            # and the others look at it again next round (it then holds a tag to compare with).
+            ids = np.flatnonzero(free) if first else todo[free]
+            sc = s[free]
+            mine = ((base + ids).astype(np.uint64) << _32) | tg[free]  # tentative row ids
+            self._table[sc] = mine
+            won = np.take(self._table, sc) == mine
+            is_new[ids[won]] = True
+            final[ids[won]] = sc[won]
+            busy = ~(free | same)
+            advance = np.flatnonzero(busy) if first else todo[busy]
             if same.any():
-                cand = todo[same]
-                rid = self._trows[s[same]]
-                equal = np.empty(len(cand), bool)
-                old = rid < base
-                if old.any():
-                    equal[old] = (bank_words[rid[old]] == words[cand[old]]).all(axis=1)
-                if (~old).any():
-                    equal[~old] = (words[rid[~old] - base] == words[cand[~old]]).all(axis=1)
-                advance = np.concatenate([advance, cand[~equal]])  # a true key collision: probe on
-            slot[advance] = (slot[advance] + 1) & mask
-            todo = np.concatenate([retry, advance])
+                cand = np.flatnonzero(same) if first else todo[same]
+                equal = self._equal(words, cand, (g[same] >> _32).astype(np.intp), base)
+                advance = np.concatenate([advance, cand[~equal]])  # a collision: probe on
+            slot[advance] = self._next(slot[advance])
+            todo = np.concatenate([ids[~won], advance])
+            first = False
         winners = np.flatnonzero(is_new)
-        self._trows[final[winners]] = base + np.arange(len(winners))
+        rows = np.arange(base, base + len(winners), dtype=np.uint64)
+        self._table[final[winners]] = (rows << _32) | tags[winners]
         return winners
 
-    def commit(self, flat: np.ndarray, keys: np.ndarray, cost: int, prim: int, kids: np.ndarray) -> None:
-        """Append rows returned by :meth:`add` (in that order) with their metadata."""
-        k = len(keys)
+    def _equal(self, words: np.ndarray, cand: np.ndarray, rows: np.ndarray, base: int) -> np.ndarray:
+        """Do candidates ``cand`` have the same values as rows ``rows`` (bank rows below ``base``,
+        else tentative rows of this block)?"""
+        equal = np.empty(len(cand), bool)
+        old = rows < base
+        if old.any():
+            stored = np.take(self.words(0, base), rows[old], axis=0)
+            equal[old] = rows_equal(stored, words[cand[old]])
+        if not old.all():
+            equal[~old] = rows_equal(words[rows[~old] - base], words[cand[~old]])
+        return equal
+
+    def commit(
+        self, flat: np.ndarray, new: np.ndarray, keys: np.ndarray, cost: int, prim: int, kids: np.ndarray
+    ) -> None:
+        """Append the rows ``flat[new]`` (``new`` as returned by :meth:`add`) with their metadata."""
+        k = len(new)
         self._grow(self.size + k, flat, kids.shape[1])
         sl = slice(self.size, self.size + k)
-        self.values[sl] = flat
-        self.keys[sl] = keys
+        np.take(flat, new, axis=0, out=self.values[sl])
+        np.take(keys, new, out=self.keys[sl])
         self.cost[sl] = cost
         self.prim[sl] = prim
         if kids.shape[1]:

@@ -64,7 +64,7 @@ class ArithDSL(DSL):
         p, dt = self.p, self.dtype
         wide = np.dtype(np.uint16 if dt == np.uint8 else np.uint32)
         P, Pw = dt.type(p), wide.type(p)
-        inv = np.array([pow(int(b), p - 2, p) for b in range(p)], dtype=dt)
+        inv = np.array([pow(int(b), p - 2, p) if b else 0 for b in range(p)], dtype=dt)
         INT = self.int_type
 
         def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from synth.bank import RowKeys, TypeBank
+from synth.bank import RowKeys, TypeBank, rows_equal
 from synth.dsl import Target
 from synth.prior import Prior
 from synth.program import Env, Program
@@ -298,15 +298,19 @@ class Enumerator:
         bank = self.banks[prim.ret]
         if bank.rowkeys is None:
             bank.rowkeys = RowKeys(flat[0].nbytes, self.rng)
+            if self.budget.max_bank_mb is not None:  # reserve (virtually) what the cap allows
+                bank.reserve_rows = min(
+                    int(self.budget.max_bank_mb * 2**20) // (flat[0].nbytes + 26), 2**31 - 1
+                )
         words = bank.rowkeys.words(flat)
         keys = bank.rowkeys(words)
 
         def kids_of(idx: np.ndarray) -> np.ndarray:
             pos = idx if subset is None else subset[idx]
             if not bsizes or prim.arity == 0:
-                return np.zeros((len(idx), 0), np.int64)
+                return np.zeros((len(idx), 0), np.int32)
             parts = np.unravel_index(pos, bsizes)
-            return np.stack([o + p for o, p in zip(origin, parts, strict=True)], axis=1).astype(np.int64)
+            return np.stack([o + p for o, p in zip(origin, parts, strict=True)], axis=1).astype(np.int32)
 
         goal = self.target is not None and prim.ret == self.target.type
         if goal and self.collect_q is None:
@@ -317,7 +321,7 @@ class Enumerator:
                 raise _Stop("found")
         new = bank.add(flat, words, keys)
         start = bank.size
-        bank.commit(flat[new], keys[new], c, pi, kids_of(new))
+        bank.commit(flat, new, keys, c, pi, kids_of(new))
         if goal and self.collect_q is not None and len(new):
             hits = self._hits(flat[new], words[new], keys[new])
             self._consistent.extend((prim.ret, start + int(h)) for h in hits)
@@ -344,7 +348,9 @@ class Enumerator:
             self._goal_key = rk(self._goal_words)[0]
         maybe = np.flatnonzero(keys == self._goal_key)
         if maybe.size:
-            maybe = maybe[(words[maybe] == self._goal_words).all(axis=1)]
+            maybe = maybe[
+                rows_equal(words[maybe], np.broadcast_to(self._goal_words, (len(maybe), words.shape[1])))
+            ]
         return maybe
 
     # -- result -------------------------------------------------------------------------------------
