@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from baselines import LSTMLearner, MLPLearner, TransformerLearner, fit_many
+from baselines.batched import OVERHEAD_ROWS, plan_stacks
 from baselines.training import eval_schedule, first_step, masked_stats
 
 TINY = dict(steps=60, lr=1e-2, weight_decay=0.0, eval_points=8, random_state=0, device="cpu")
@@ -172,3 +173,23 @@ def test_vocabulary_is_inferred_or_checked():
         LEARNERS["mlp"](d_vocab=3).fit(X, y)
     with pytest.raises(ValueError, match="no scored labels"):
         LEARNERS["lstm"]().fit(X, np.full((10, 3), -1))
+
+
+@settings(max_examples=60)
+@given(
+    sizes=st.lists(st.integers(1, 5000), min_size=1, max_size=20),
+    batch=st.one_of(st.none(), st.integers(1, 512)),
+    cap=st.one_of(st.none(), st.integers(1, 6)),
+)
+def test_stack_plan_is_a_partition_no_costlier_than_all_apart_or_all_together(sizes, batch, cap):
+    stacks = plan_stacks(sizes, batch, cap)
+    assert sorted(i for s in stacks for i in s) == list(range(len(sizes)))
+    assert all(len(s) <= (cap or len(sizes)) for s in stacks)
+
+    def cost(plan):
+        rows = [min(sizes[i], batch) if batch else sizes[i] for i in range(len(sizes))]
+        return sum(OVERHEAD_ROWS + len(s) * max(rows[i] for i in s) for s in plan)
+
+    assert cost(stacks) <= cost([[i] for i in range(len(sizes))])
+    if cap is None:
+        assert cost(stacks) <= cost([list(range(len(sizes)))])
