@@ -250,5 +250,125 @@ def train(
     typer.echo(f"wall time  {result['seconds']:.2f} s")
 
 
+
+# --- the synthesizer: synth (synth/) -------------------------------------------------------------
+
+SYNTH_FORMATS = ("text", "json")
+
+
+def _parse_weights(text: str | None) -> dict[str, float] | None:
+    """``add=2,mul=0.5`` -> {"add": 2.0, "mul": 0.5}."""
+    if not text:
+        return None
+    weights: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, value = item.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            fail(f"bad --weights item {item!r}; expected primitive=number, e.g. add=2,mul=0.5")
+    return weights
+
+
+@app.command()
+def synth(
+    spec: str | None = typer.Argument(None, help="Task spec, e.g. 'modular:op=x^2+y,p=97' (see dlps tasks)."),
+    examples: str | None = typer.Option(None, "--examples", help="Training examples file (JSON Lines)."),
+    test: str | None = typer.Option(None, "--test", help="Test examples file (with --examples)."),
+    dsl: str | None = typer.Option(None, "--dsl", help="DSL spec, e.g. arith:p=97 (default: the one that fits the task)."),
+    n: int = typer.Option(8, "--n", help="Training examples drawn from the task."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the training draw (and of the search's hashing)."),
+    max_bits: float = typer.Option(64.0, "--max-bits", help="Budget: description-length bound in bits."),
+    max_candidates: int | None = typer.Option(None, "--max-candidates", help="Budget: programs to try."),
+    time_limit: float | None = typer.Option(60.0, "--time-limit", help="Budget: seconds of search."),
+    max_bank_mb: float | None = typer.Option(1024.0, "--max-bank-mb", help="Budget: bank memory (MB)."),
+    weights: str | None = typer.Option(None, "--weights", help="Prior weights: add=2,ite=0.5 (0 drops)."),
+    posterior: bool = typer.Option(False, "--posterior", help="Predict by the posterior vote (2^-bits)."),
+    format: str = typer.Option("text", "--format", help="text, or json (one object)."),
+) -> None:
+    """Find the simplest program consistent with training examples; print it with its scores."""
+    import json
+    import math
+
+    from synth import EnumerativeSynthesizer, default_dsl
+    from tasks import accuracy, parse_task
+    from tasks.examples_file import build_splits, parse_examples
+
+    if format not in SYNTH_FORMATS:
+        fail(f"unknown format {format!r}; accepted: {', '.join(SYNTH_FORMATS)}")
+    if (spec is None) == (examples is None):
+        fail("give either a task SPEC or --examples FILE (not both)")
+    if test is not None and examples is None:
+        fail("--test needs --examples (a task brings its own test split)")
+    if n < 1:
+        fail(f"--n must be >= 1, got {n}")
+    try:
+        if spec is not None:
+            task = parse_task(spec)
+            train, evals = task.train_split(n, seed), {"test": task.test_split()}
+            evals |= {name: task.ood_split(name) for name in task.ood_names}
+        else:
+            if dsl is None:
+                fail("--examples needs --dsl (e.g. --dsl arith:p=97)")
+            files = [parse_examples(examples)] + ([parse_examples(test)] if test else [])
+            train, *rest = build_splits(files, names=["train", "test"][: len(files)])
+            evals = {"test": rest[0]} if rest else {}
+        model = EnumerativeSynthesizer(
+            dsl=dsl or default_dsl(train),
+            weights=_parse_weights(weights),
+            max_bits=max_bits,
+            max_candidates=max_candidates,
+            time_limit=time_limit,
+            max_bank_mb=max_bank_mb,
+            posterior=posterior,
+            random_state=seed,
+        )
+        model.fit(train.X, train.y, mask=train.mask)
+        scores: dict[str, float | None] = {"train": None}
+        if model.program_ is not None:
+            for name, split in {"train": train, **evals}.items():
+                scores[name] = accuracy(split.y, model.predict(split.X), split.mask)
+    except ValueError as exc:  # SpecError, ExamplesFileError, values that do not fit the DSL, budgets
+        fail(str(exc))
+    stats = model.search_stats_
+    result = {
+        "task": task.spec if spec is not None else None,
+        "examples": examples,
+        "test_file": test,
+        "dsl": model.dsl_.spec,
+        "n": len(train),
+        "seed": seed,
+        "program": None if model.program_ is None else str(model.program_),
+        "bits": None if math.isnan(model.bits_) else round(float(model.bits_), 4),
+        "found": bool(model.found_),
+        "train_accuracy": scores["train"],
+        "test_accuracy": scores.get("test"),
+        "ood_accuracy": {k: v for k, v in scores.items() if k not in ("train", "test")},
+        "seconds": round(float(stats["seconds"]), 4),
+        "candidates": int(stats["candidates"]),
+        "kept": int(stats["kept"]),
+        "stop_reason": stats["stop_reason"],
+        "bits_reached": round(float(stats["bits_reached"]), 4),
+    }
+    if posterior:
+        result["posterior_programs"] = len(model.posterior_)
+    if format == "json":
+        typer.echo(json.dumps(result))
+        return
+    source = task.spec if spec is not None else examples
+    typer.echo(f"# {source} | {result['dsl']} | n={result['n']} seed={seed}")
+    typer.echo(f"program    {result['program'] or '(none of the output type within the budget)'}")
+    if result["bits"] is not None:
+        typer.echo(f"bits       {result['bits']:.2f}")
+    accs = "  ".join(f"{k} {'n/a' if v is None else f'{v:.4f}'}" for k, v in scores.items())
+    typer.echo(f"accuracy   {accs}")
+    verdict = "consistent with every training example" if result["found"] else "best so far (not consistent)"
+    typer.echo(
+        f"search     {result['stop_reason']}: {verdict}; {result['candidates']:,} candidates, "
+        f"{result['kept']:,} kept, {result['seconds']:.2f} s; complete to {result['bits_reached']:.2f} bits"
+    )
+    if posterior:
+        typer.echo(f"posterior  {result['posterior_programs']} consistent programs vote (weight 2^-bits)")
+
 if __name__ == "__main__":
     app()

@@ -62,7 +62,7 @@ class Budget:
         if prior is not None and output is not None:
             if output not in prior.min_qcost:
                 raise ValueError(f"the grammar has no program of type {output}")
-            cheapest = prior.to_bits(prior.min_qcost[output])
+            cheapest = prior.min_bits[output]
             if prior.to_qcost(self.max_bits) < prior.min_qcost[output]:
                 raise ValueError(
                     f"impossible budget: max_bits={self.max_bits:g} is below the cheapest program "

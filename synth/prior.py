@@ -54,7 +54,9 @@ class Prior:
         # Rounded down, so that a program of at most B exact bits is within the quantized bound B.
         self.qcost = {name: math.floor(b / self.quantum + 1e-9) for name, b in self.bits.items()}
         self._check_zero_cycles()
-        self.min_qcost = self._min_costs()
+        #: The cheapest program of each type (quantized units, and exact bits); absent = none.
+        self.min_qcost = self._min_costs(self.qcost)
+        self.min_bits = self._min_costs(self.bits)
 
     def _check_zero_cycles(self) -> None:
         """A cycle of zero-cost productions (T -> ... -> T) would make infinitely many programs
@@ -78,15 +80,15 @@ class Prior:
             if t not in state:
                 visit(t)
 
-    def _min_costs(self) -> dict[Type, int]:
-        """The cheapest program of each type (quantized), by fixpoint; absent = no finite program."""
-        best: dict[Type, int] = {}
+    def _min_costs(self, cost: Mapping[str, float]) -> dict[Type, float]:
+        """The cheapest program of each type under ``cost``, by fixpoint; absent = no finite program."""
+        best: dict[Type, float] = {}
         changed = True
         while changed:
             changed = False
             for p in self.primitives:
                 if all(a in best for a in p.args):
-                    c = self.qcost[p.name] + sum(best[a] for a in p.args)
+                    c = cost[p.name] + sum(best[a] for a in p.args)
                     if c < best.get(p.ret, math.inf):
                         best[p.ret] = c
                         changed = True

@@ -1,0 +1,84 @@
+"""`dlps synth` on tasks and on examples files, with one-line exit-2 errors."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+
+runner = CliRunner()
+
+
+def _json(*args: str) -> dict:
+    result = runner.invoke(app, ["synth", *args, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_synth_on_a_task_prints_program_bits_and_scores() -> None:
+    out = _json("modular:op=x^2+y,p=97", "--n", "8", "--seed", "0")
+    assert out["program"] == "add(y, sq(x))"
+    assert out["found"] and out["stop_reason"] == "found"
+    assert out["train_accuracy"] == 1.0 and out["test_accuracy"] == 1.0
+    assert out["bits"] == pytest.approx(4 * 3.4594, abs=1e-3)
+    assert out["candidates"] >= out["kept"] > 0 and out["seconds"] >= 0
+    assert out["dsl"] == "arith:p=97,max_const=2" and out["n"] == 8
+    text = runner.invoke(app, ["synth", "modular:op=x^2+y,p=97"])
+    assert text.exit_code == 0
+    assert "add(y, sq(x))" in text.stdout and "test 1.0000" in text.stdout
+
+
+def test_synth_on_examples_files(tmp_path) -> None:
+    train, test = tmp_path / "train.jsonl", tmp_path / "test.jsonl"
+    rows = [(1, 2), (3, 4), (10, 20), (50, 60), (7, 7), (90, 3)]
+    train.write_text("".join(json.dumps({"x": [x, y], "y": (x * y + x) % 101}) + "\n" for x, y in rows))
+    test.write_text(
+        "".join(json.dumps({"x": [x, y], "y": (x * y + x) % 101}) + "\n" for x, y in [(5, 9), (100, 100)])
+    )
+    out = _json("--examples", str(train), "--test", str(test), "--dsl", "arith:p=101")
+    assert out["found"] and out["test_accuracy"] == 1.0 and out["train_accuracy"] == 1.0
+    assert out["n"] == 6 and out["examples"] == str(train)
+    assert out["bits"] is not None and out["program"].count("(") >= 2
+    alone = _json("--examples", str(train), "--dsl", "arith:p=101")
+    assert alone["test_accuracy"] is None and alone["program"] == out["program"]
+
+
+def test_budget_stop_is_reported() -> None:
+    out = _json("modular:op=x^2+xy+y^2+x,p=97", "--max-candidates", "1000")
+    assert out["stop_reason"] == "max_candidates" and not out["found"]
+    assert out["candidates"] == 1000 and out["program"] is not None and out["train_accuracy"] < 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["modular:op=x+y", "--dsl", "arith:p=91"], "p=91 must be a prime"),
+        (["modular:op=x+y", "--dsl", "nope"], "unknown DSL 'nope'"),
+        (["modular:op=x+y", "--dsl", "arith:p=5"], "does not fit arith:p=5"),
+        (["modular:op=x+y", "--max-bits", "1"], "impossible budget: max_bits=1"),
+        (["modular:op=x+y", "--max-candidates", "0"], "impossible budget: max_candidates"),
+        (["modular:op=x+y", "--time-limit", "-1"], "impossible budget: time_limit"),
+        (["modular:op=x+y", "--weights", "add=two"], "bad --weights item 'add=two'"),
+        (["modular:op=x+y", "--weights", "pow=1"], "unknown primitive 'pow'"),
+        (["modular:op=x+y", "--format", "xml"], "unknown format 'xml'"),
+        (["modular:op=x+y", "--n", "0"], "--n must be >= 1"),
+        (["nope:op=x+y"], "unknown task family"),
+        ([], "give either a task SPEC or --examples"),
+        (["--examples", "missing.jsonl", "--dsl", "arith"], "not found"),
+        (["--test", "t.jsonl", "modular:op=x+y"], "--test needs --examples"),
+    ],
+)
+def test_mistakes_exit_2_with_one_line(args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["synth", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+
+
+def test_examples_values_above_p_are_rejected(tmp_path) -> None:
+    train = tmp_path / "train.jsonl"
+    train.write_text(json.dumps({"x": [1, 200], "y": 3}) + "\n")
+    result = runner.invoke(app, ["synth", "--examples", str(train), "--dsl", "arith:p=97"])
+    assert result.exit_code == 2
+    assert "input value 200 does not fit arith:p=97; accepted: integers in [0, 97)" in result.stderr
