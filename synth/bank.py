@@ -1,9 +1,9 @@
 """The bank: one program per observational-equivalence class, per type, in parallel arrays.
 
-Rows are programs in the order they were found (so in non-decreasing cost): ``values[i]`` holds
-the program's outputs on every example, ``cost[i]`` its quantized cost, ``prim[i]`` the index of its
-root primitive and ``kids[i]`` the bank rows of its children (in the banks of the argument types).
-Trees are materialized only on demand.
+Rows are programs in the order they were found (so in non-decreasing cost, one contiguous range per
+cost level): ``values[i]`` holds the program's outputs on every example, ``prim[i]`` the index of
+its root primitive and ``kids[i]`` the bank rows of its children (in the banks of the argument
+types). Trees are materialized only on demand.
 
 Equivalence is decided by value rows: a 64-bit key per row (a multilinear hash of its bytes with
 random odd weights, see :class:`RowKeys`) locates the row in an open-addressing table, and every
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_LOW = np.uint64(0xFFFFFFFF)
-_32 = np.uint64(32)
+_31 = np.uint64(31)
+_ONE = np.uint64(1)
+_ROW = np.uint64((1 << 31) - 1)
 
 
 class RowKeys:
@@ -72,98 +72,81 @@ class TypeBank:
     def __init__(self, keys: RowKeys | None = None, reserve_rows: int = 0) -> None:
         self.size = 0
         self.values: np.ndarray | None = None  # (capacity, n, ...) of the type's dtype
-        self.keys = np.zeros(0, np.uint64)
-        self.cost = np.zeros(0, np.int32)
         self.prim = np.zeros(0, np.int16)
         self.kids = np.zeros((0, 0), np.int32)
         self.rowkeys = keys
-        self.reserve_rows = reserve_rows
+        self.reserve_rows = min(reserve_rows, 2**31 - 1)
         #: Level (quantized cost) -> (start, end) rows of that level.
         self.levels: dict[int, tuple[int, int]] = {}
         self._table = self._buffer = np.zeros(0, np.uint64)
-        self._home = 0  # home slots are [0, _home); the table has a tail for overflowing runs
-        self._shift = np.uint64(64)
+        self._bits = 0  # the table has 2**_bits home slots, then a tail for runs that overflow
 
     # -- storage -----------------------------------------------------------------------------------
     @property
     def nbytes(self) -> int:
         """Bytes in use: the stored rows with their metadata, and the hash table."""
         row = 0 if self.values is None else self.values[0].nbytes
-        meta = self.keys.itemsize + self.cost.itemsize + self.prim.itemsize + self.kids.shape[1] * 4
-        return self.size * (row + meta) + self._table.nbytes
+        return self.size * (row + self.prim.itemsize + 4 * self.kids.shape[1]) + self._table.nbytes
 
     def words(self, start: int = 0, end: int | None = None) -> np.ndarray:
         assert self.values is not None and self.rowkeys is not None
         end = self.size if end is None else end
         return self.rowkeys.words(self.values[start:end])
 
+    def cost_of(self, row: int) -> int:
+        """The quantized cost (level) of ``row``."""
+        return next(level for level, (s, e) in self.levels.items() if s <= row < e)
+
     def _grow(self, need: int, sample: np.ndarray, arity: int) -> None:
-        cap = len(self.keys)
+        cap = len(self.prim)
         if self.values is None:
             self.values = np.empty((0, *sample.shape[1:]), sample.dtype)
         if need <= cap and arity <= self.kids.shape[1]:
             return
         new_cap = cap if need <= cap else max(need, 2 * cap, 64, self.reserve_rows)
-        width = max(arity, self.kids.shape[1])
-
-        def grown(a: np.ndarray) -> np.ndarray:
-            b = np.empty((new_cap, *a.shape[1:]), a.dtype)
-            b[: self.size] = a[: self.size]
-            return b
-
-        self.values = grown(self.values)
-        self.keys = grown(self.keys)
-        self.cost = grown(self.cost)
-        self.prim = grown(self.prim)
-        kids = np.empty((new_cap, width), np.int32)
+        values = np.empty((new_cap, *self.values.shape[1:]), self.values.dtype)
+        values[: self.size] = self.values[: self.size]
+        prim = np.empty(new_cap, np.int16)
+        prim[: self.size] = self.prim[: self.size]
+        kids = np.empty((new_cap, max(arity, self.kids.shape[1])), np.int32)
         kids[: self.size, : self.kids.shape[1]] = self.kids[: self.size]
-        self.kids = kids
+        self.values, self.prim, self.kids = values, prim, kids
 
     # -- hash index --------------------------------------------------------------------------------
-    # Open addressing with linear probing. A slot holds ``row << 32 | tag`` (0 = empty): the bank
-    # row and a 32-bit tag of the key (never 0); a tag match is only a hint, confirmed by comparing
-    # the value rows themselves. One 64-bit word per slot: one random access reads both.
-    def _slots(self, keys: np.ndarray) -> np.ndarray:
-        return ((keys * _GOLDEN) >> self._shift).astype(np.intp)
-
-    @staticmethod
-    def _tags(keys: np.ndarray) -> np.ndarray:
-        tags = keys & _LOW
-        tags[tags == 0] = 1
-        return tags
+    # Open addressing with linear probing. A slot holds ``tag << 31 | row`` (0 = empty), where the
+    # 33-bit tag is the top of the key with its lowest bit set (so never 0) and the home slot of a
+    # key is the top ``_bits`` bits of its tag: the table can be rebuilt from its own entries. A tag
+    # match is only a hint, confirmed by comparing the value rows themselves.
+    def _home(self, tags: np.ndarray) -> np.ndarray:
+        return (tags >> np.uint64(33 - self._bits)).view(np.int64)
 
     def _reserve(self, n_rows: int) -> None:
-        """Keep the table at most half full; when it would not be, rebuild it a third full."""
-        if 2 * n_rows <= self._home:
+        """Keep the table at most half full; when it would not be, rebuild it a quarter full."""
+        if self._bits and 2 * n_rows <= 1 << self._bits:
             return
-        cap = 1 << max(12, int(np.ceil(np.log2(3 * n_rows))))
-        self._home = cap
-        self._shift = np.uint64(64 - int(np.log2(cap)))
-        # Entries of the old table come almost sorted by their new home slot (both are top bits of
-        # one hash), so their stable sort is nearly linear. Placed in one pass without wrap-around:
+        self._bits = max(12, int(np.ceil(np.log2(4 * n_rows))))
+        if self._bits > 33:
+            raise MemoryError("the bank's hash table cannot address more than 2^33 slots")
+        # Entries of the old table come almost sorted by their new home (both are top bits of the
+        # tag), so their stable sort is nearly linear. Placed in one pass without wrap-around:
         # entry i goes to max(home_i, position_{i-1} + 1), a running maximum; runs that overflow
-        # the home range go into a tail.
+        # the home range go into the tail.
         entries = self._table[np.flatnonzero(self._table)]
-        home = self._slots(np.take(self.keys, (entries >> _32).astype(np.intp)))
+        home = self._home(entries >> _31)
         order = np.argsort(home, kind="stable")
         home, entries = home[order], entries[order]
         ar = np.arange(len(entries))
         pos = np.maximum.accumulate(home - ar) + ar if len(entries) else home
-        length = max(cap, int(pos[-1]) + 1 if len(pos) else 0) + 1024
+        length = max(1 << self._bits, int(pos[-1]) + 1 if len(pos) else 0) + 1024
         # Rebuild inside one buffer sized for the reserve hint when it is big enough: memory
         # touched for the first time is slow to map, so old tables are not thrown away.
         if len(self._buffer) < length:
-            hint = 1 << int(np.ceil(np.log2(3 * max(self.reserve_rows, 1))))
+            hint = 1 << int(np.ceil(np.log2(4 * max(self.reserve_rows, 1))))
             self._buffer = np.zeros(max(length, hint + 4096), np.uint64)
         else:
             self._buffer[: len(self._table)] = 0
         self._table = self._buffer[:length]
         self._table[pos] = entries
-
-    def _next(self, slot: np.ndarray) -> np.ndarray:
-        slot += 1
-        slot[slot == len(self._table)] = 0
-        return slot
 
     def add(self, flat: np.ndarray, words: np.ndarray, keys: np.ndarray) -> np.ndarray:
         """Insert the candidate rows ``flat`` (m, n, ...) that are new; return their indices in
@@ -172,63 +155,64 @@ class TypeBank:
         m = len(keys)
         self._reserve(self.size + m)
         base = self.size
-        slot = self._slots(keys)
-        tags = self._tags(keys)
+        tags = (keys >> _31) | _ONE
+        slot = self._home(tags)
+        # Each candidate's entry with a tentative row id (base + its index) while they compete.
+        mine = (tags << _31) | np.arange(base, base + m, dtype=np.uint64)
         is_new = np.zeros(m, bool)
-        final = np.zeros(m, np.intp)
-        todo = np.arange(m)
-        first = True  # the first round looks at every candidate: no gathers by ``todo`` needed
-        while todo.size:
-            s = slot if first else slot[todo]
-            tg = tags if first else tags[todo]
+        final = np.empty(m, np.int64)
+        todo = None  # None: all candidates (the first round needs no gathers)
+        wrap = len(self._table)
+        while todo is None or len(todo):
+            s = slot if todo is None else slot[todo]
+            e = mine if todo is None else mine[todo]
             g = np.take(self._table, s)
             free = g == 0
-            same = (g & _LOW) == tg  # never true for a free slot: tags are not 0
+            same = (g ^ e) <= _ROW  # same tag; never true for a free slot (tags are not 0)
             # Claim the empty slots; where several candidates claim one slot the last write wins,
             # and the others look at it again next round (it then holds a tag to compare with).
-            ids = np.flatnonzero(free) if first else todo[free]
-            sc = s[free]
-            mine = ((base + ids).astype(np.uint64) << _32) | tg[free]  # tentative row ids
-            self._table[sc] = mine
-            won = np.take(self._table, sc) == mine
+            fi = np.flatnonzero(free)
+            sc, em = s[fi], e[fi]
+            self._table[sc] = em
+            won = np.take(self._table, sc) == em
+            ids = fi if todo is None else todo[fi]
             is_new[ids[won]] = True
             final[ids[won]] = sc[won]
-            busy = ~(free | same)
-            advance = np.flatnonzero(busy) if first else todo[busy]
-            if same.any():
-                cand = np.flatnonzero(same) if first else todo[same]
-                equal = self._equal(words, cand, (g[same] >> _32).astype(np.intp), base)
+            busy = np.flatnonzero(~(free | same))
+            advance = busy if todo is None else todo[busy]
+            hit = np.flatnonzero(same)
+            if len(hit):
+                cand = hit if todo is None else todo[hit]
+                rows = (g[hit] & _ROW).view(np.int64)
+                equal = self._equal(words, cand, rows, base)
                 advance = np.concatenate([advance, cand[~equal]])  # a collision: probe on
-            slot[advance] = self._next(slot[advance])
+            nxt = slot[advance] + 1
+            nxt[nxt == wrap] = 0
+            slot[advance] = nxt
             todo = np.concatenate([ids[~won], advance])
-            first = False
         winners = np.flatnonzero(is_new)
         rows = np.arange(base, base + len(winners), dtype=np.uint64)
-        self._table[final[winners]] = (rows << _32) | tags[winners]
+        self._table[final[winners]] = (tags[winners] << _31) | rows
         return winners
 
     def _equal(self, words: np.ndarray, cand: np.ndarray, rows: np.ndarray, base: int) -> np.ndarray:
         """Do candidates ``cand`` have the same values as rows ``rows`` (bank rows below ``base``,
         else tentative rows of this block)?"""
-        equal = np.empty(len(cand), bool)
         old = rows < base
+        if old.all():
+            return rows_equal(np.take(self.words(0, base), rows, axis=0), words[cand])
+        equal = np.empty(len(cand), bool)
         if old.any():
-            stored = np.take(self.words(0, base), rows[old], axis=0)
-            equal[old] = rows_equal(stored, words[cand[old]])
-        if not old.all():
-            equal[~old] = rows_equal(words[rows[~old] - base], words[cand[~old]])
+            equal[old] = rows_equal(np.take(self.words(0, base), rows[old], axis=0), words[cand[old]])
+        equal[~old] = rows_equal(words[rows[~old] - base], words[cand[~old]])
         return equal
 
-    def commit(
-        self, flat: np.ndarray, new: np.ndarray, keys: np.ndarray, cost: int, prim: int, kids: np.ndarray
-    ) -> None:
+    def commit(self, flat: np.ndarray, new: np.ndarray, prim: int, kids: np.ndarray) -> None:
         """Append the rows ``flat[new]`` (``new`` as returned by :meth:`add`) with their metadata."""
         k = len(new)
         self._grow(self.size + k, flat, kids.shape[1])
         sl = slice(self.size, self.size + k)
         np.take(flat, new, axis=0, out=self.values[sl])
-        np.take(keys, new, out=self.keys[sl])
-        self.cost[sl] = cost
         self.prim[sl] = prim
         if kids.shape[1]:
             self.kids[sl, : kids.shape[1]] = kids

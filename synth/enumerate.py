@@ -173,7 +173,7 @@ class Enumerator:
         """The bank of type ``t`` in order: (program, quantized cost, values)."""
         bank = self.banks[t]
         for row in range(bank.size):
-            yield self.program_at(t, row), int(bank.cost[row]), bank.values[row]
+            yield self.program_at(t, row), bank.cost_of(row), bank.values[row]
 
     @property
     def kept(self) -> int:
@@ -299,9 +299,8 @@ class Enumerator:
         if bank.rowkeys is None:
             bank.rowkeys = RowKeys(flat[0].nbytes, self.rng)
             if self.budget.max_bank_mb is not None:  # reserve (virtually) what the cap allows
-                bank.reserve_rows = min(
-                    int(self.budget.max_bank_mb * 2**20) // (flat[0].nbytes + 26), 2**31 - 1
-                )
+                rows = int(self.budget.max_bank_mb * 2**20) // (flat[0].nbytes + 14)
+                bank.reserve_rows = min(rows, 2**31 - 1)
         words = bank.rowkeys.words(flat)
         keys = bank.rowkeys(words)
 
@@ -321,7 +320,7 @@ class Enumerator:
                 raise _Stop("found")
         new = bank.add(flat, words, keys)
         start = bank.size
-        bank.commit(flat, new, keys, c, pi, kids_of(new))
+        bank.commit(flat, new, pi, kids_of(new))
         if goal and self.collect_q is not None and len(new):
             hits = self._hits(flat[new], words[new], keys[new])
             self._consistent.extend((prim.ret, start + int(h)) for h in hits)
