@@ -275,7 +275,9 @@ def synth(
     spec: str | None = typer.Argument(None, help="Task spec, e.g. 'modular:op=x^2+y,p=97' (see dlps tasks)."),
     examples: str | None = typer.Option(None, "--examples", help="Training examples file (JSON Lines)."),
     test: str | None = typer.Option(None, "--test", help="Test examples file (with --examples)."),
-    dsl: str | None = typer.Option(None, "--dsl", help="DSL spec, e.g. arith:p=97 (default: the one that fits the task)."),
+    dsl: str | None = typer.Option(
+        None, "--dsl", help="DSL spec, e.g. arith:p=97 (default: the one that fits the task)."
+    ),
     n: int = typer.Option(8, "--n", help="Training examples drawn from the task."),
     seed: int = typer.Option(0, "--seed", help="Seed of the training draw (and of the search's hashing)."),
     max_bits: float = typer.Option(64.0, "--max-bits", help="Budget: description-length bound in bits."),

@@ -184,10 +184,12 @@ class Enumerator:
         for t in self.types:
             bank = self.banks[t]
             start = bank.size
-            for pi, prim in self.by_ret[t]:
-                for combo in self._combos(prim, c - self.prior.qcost[prim.name]):
-                    self._build(pi, prim, combo, c)
-            bank.close_level(c, start)
+            try:
+                for pi, prim in self.by_ret[t]:
+                    for combo in self._combos(prim, c - self.prior.qcost[prim.name]):
+                        self._build(pi, prim, combo, c)
+            finally:  # a search stopped inside a level still records where its rows are
+                bank.close_level(c, start)
             if bank.size > start:
                 self.levels[t].append(c)
                 self._push_sums(t, c, heap, pushed)
