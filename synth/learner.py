@@ -83,6 +83,8 @@ class EnumerativeSynthesizer(BaseEstimator):
         X, y = np.asarray(X), np.asarray(y)
         if len(X) != len(y):
             raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
+        if len(X) == 0:
+            raise ValueError("fit needs at least one training example")
         rng = np.random.default_rng(self.random_state)
         hash_seed = int(rng.integers(2**63))
         target = dsl.target(y, mask)

@@ -65,6 +65,8 @@ def test_errors_name_the_bad_value() -> None:
         EnumerativeSynthesizer(max_bits=1).fit(X[:1], np.array([1]))
     with pytest.raises(ValueError, match="impossible budget"):
         EnumerativeSynthesizer(time_limit=0).fit(X[:1], np.array([1]))
+    with pytest.raises(ValueError, match="at least one training example"):
+        EnumerativeSynthesizer().fit(X[:0], np.array([], np.int64))
     with pytest.raises(ValueError, match="unknown primitive"):
         EnumerativeSynthesizer(weights={"pow": 1}).fit(X[:1], np.array([1]))
 
