@@ -76,8 +76,8 @@ def sample(
 # --- the comparison grid: run, table, plot (compare/) -----------------------------------------
 
 STORE_OPTION = typer.Option("dlps-results.sqlite", "--store", help="The results store (SQLite file).")
-TASK_FILTER = typer.Option(None, "--task", help="Only these tasks (spec, family or glob; repeatable).")
-METHOD_FILTER = typer.Option(None, "--method", help="Only these methods (name, spec or glob; repeatable).")
+TASK_FILTER = typer.Option(None, "--task", help="Only these tasks (spec, family or glob; repeat or use ;).")
+METHOD_FILTER = typer.Option(None, "--method", help="Only these methods (name, spec, glob; repeat or use ;).")
 
 
 @app.command()
@@ -135,6 +135,7 @@ def run(
 
 
 def _summaries(store: str, task: list[str] | None, method: list[str] | None):
+    from compare.grid import split_specs
     from compare.store import Store
     from compare.tables import summarize
 
@@ -143,7 +144,7 @@ def _summaries(store: str, task: list[str] | None, method: list[str] | None):
             rows = results.rows()
     except ValueError as exc:
         fail(str(exc))
-    summaries = summarize(rows, task or (), method or ())
+    summaries = summarize(rows, split_specs(task), split_specs(method))
     if not summaries:
         fail(f"no finished cells in {store} match the filters" if rows else f"{store} holds no cells yet")
     return summaries

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -146,16 +147,27 @@ class Store:
 
     def put(self, cell: Cell, result: CellResult) -> None:
         """Store one finished cell, committed before returning (replaces a failed row of that key)."""
-        values = asdict(result)
-        row = [cell.key, cell.task, cell.method, cell.method_spec, cell.n, cell.seed]
-        row += [json.dumps(values[name], sort_keys=True) if name in _JSON_FIELDS else values[name]
-                for name in _RESULT_COLUMNS]
-        row += [RESULT_FORMAT, time.time()]
+        self.put_many([(cell, result)])
+
+    def put_many(self, items: Sequence[tuple[Cell, CellResult]]) -> None:
+        """Store finished cells in one transaction: all of them or, if anything fails, none.
+
+        A batched job is committed this way, so that a killed run never keeps part of a batch: the
+        re-run then trains the same batch again, and batched learners (whose last digits may depend
+        on which models trained together) reproduce the uninterrupted run exactly.
+        """
         columns = _CELL_COLUMNS + _RESULT_COLUMNS + ["format", "finished_at"]
+        names, marks = ", ".join(columns), ", ".join("?" * len(columns))
+        rows = []
+        for cell, result in items:
+            values = asdict(result)
+            row = [cell.key, cell.task, cell.method, cell.method_spec, cell.n, cell.seed]
+            row += [json.dumps(values[name], sort_keys=True) if name in _JSON_FIELDS else values[name]
+                    for name in _RESULT_COLUMNS]
+            rows.append(row + [RESULT_FORMAT, time.time()])
         try:
             with self.transaction():
-                names, marks = ", ".join(columns), ", ".join("?" * len(row))
-                self.conn.execute(f"INSERT OR REPLACE INTO cells ({names}) VALUES ({marks})", row)
+                self.conn.executemany(f"INSERT OR REPLACE INTO cells ({names}) VALUES ({marks})", rows)
         except sqlite3.DatabaseError as exc:
             raise StoreError(self._explain(exc)) from None
 

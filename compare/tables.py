@@ -81,12 +81,22 @@ def summarize(rows: Iterable[Row], tasks: Sequence[str] = (), methods: Sequence[
 
 
 def _labels(groups: dict[tuple[str, str], list[Row]]) -> dict[tuple[str, str], str]:
-    """The user's method label, or the resolved spec where two specs of one task share a label."""
-    label = {key: rows[0].cell.method for key, rows in groups.items()}
-    taken: dict[tuple[str, str], int] = {}
-    for (task, _), name in label.items():
-        taken[(task, name)] = taken.get((task, name), 0) + 1
-    return {key: name if taken[(key[0], name)] == 1 else key[1] for key, name in label.items()}
+    """Per task, the shortest labels that tell its methods apart: the method's name (``mlp``), else
+    the spec the user gave (``mlp:steps=300``), else the resolved spec."""
+    levels = (lambda key: split_spec(groups[key][0].cell.method)[0],
+              lambda key: groups[key][0].cell.method,
+              lambda key: key[1])
+    by_task: dict[str, list[tuple[str, str]]] = {}
+    for key in groups:
+        by_task.setdefault(key[0], []).append(key)
+    labels = {}
+    for keys in by_task.values():
+        for level in levels:
+            label = {key: level(key) for key in keys}
+            if len(set(label.values())) == len(keys):
+                break
+        labels.update(label)
+    return labels
 
 
 def _sizes(summaries: Sequence[Summary]) -> list[int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import torch
 from typer.testing import CliRunner
 
 import cli
@@ -44,6 +45,7 @@ def test_run_table_plot(tmp_path):
     assert all([p["n"] for p in d["curve"]] == [2, 4, 8] and d["cells"] == 6 for d in data)
     brackets = next(d for d in data if d["task"].startswith("brackets"))
     assert set(brackets["ood"]) == {"longer"}
+    assert table(store, "csv", "--method", "lookup;knn") == table(store, "csv")
     markdown = table(store, "markdown", "--task", "brackets")
     assert "**brackets:" in markdown and "modular" not in markdown and "| lookup |" in markdown
     assert "n=8" in table(store, "rich") and "task,method" in table(store, "csv")
@@ -70,6 +72,23 @@ def test_a_failing_cell_is_recorded_and_the_grid_goes_on(tmp_path):
     (failed,) = sqlite3.connect(store).execute("SELECT method, error FROM cells WHERE status = 'failed'")
     assert failed[0] == "logistic:C=0" and "C" in failed[1]
     assert "1/1" in table(store, "markdown")  # the failed column
+    grid = ["--tasks", "modular:p=7", "--methods", "lookup;logistic:C=0", "--sizes", "8", "--seeds", "0"]
+    assert "2 already in the store, 0 run" in run_ok(store, *grid).output
+    assert "1 already in the store, 1 run, 1 failed" in run_ok(store, *grid, "--retry-failed").output
+    assert sqlite3.connect(store).execute("SELECT COUNT(*) FROM cells").fetchone() == (2,)
+
+
+def test_network_cells_record_steps_and_save_artefacts(tmp_path):
+    store = tmp_path / "r.sqlite"
+    run_ok(store, "--tasks", "modular:p=5,test_fraction=0.2", "--methods", "mlp", "--sizes", "20", "--seeds",
+           "0", "--steps", "300", "--artefacts", str(tmp_path / "models"))
+    (row,) = sqlite3.connect(store).execute("SELECT method_spec, steps_fit, artefacts, extra FROM cells")
+    assert "steps=300" in row[0] and 0 <= row[1] <= 300  # 20 pairs are memorized within 300 steps
+    (path,) = json.loads(row[2])
+    assert path.startswith(str(tmp_path / "models")) and path.endswith("model.pt")
+    saved = torch.load(path, weights_only=False)
+    assert set(saved) == {"state_dict", "checkpoints", "history", "params"}
+    assert json.loads(row[3])["history"]["step"][-1] == 300
 
 
 def bad(*args: str) -> str:

@@ -105,3 +105,14 @@ def test_failed_row_is_replaced_not_duplicated(tmp_path):
         store.put(cell, CellResult(test_accuracy=0.5))
         (row,) = store.rows()
         assert row.result.status == "ok" and row.result.test_accuracy == 0.5
+
+
+def test_a_batch_is_stored_whole_or_not_at_all(tmp_path):
+    good = [(Cell("modular:p=7", "mlp", "mlp", n, 0), CellResult(test_accuracy=0.5)) for n in (2, 4)]
+    broken = (Cell("modular:p=7", "mlp", "mlp", None, 0), CellResult())  # n NOT NULL fails in SQLite
+    with Store(tmp_path / "r.sqlite") as store:
+        with pytest.raises(StoreError):
+            store.put_many([*good, broken])
+        assert store.rows() == []
+        store.put_many(good)
+        assert len(store.rows()) == 2

@@ -52,10 +52,14 @@ def test_filters_by_family_spec_and_glob():
     assert summarize(ROWS, tasks=["induction"]) == []
 
 
-def test_same_label_with_different_specs_shows_the_specs():
-    rows = [row(TASK, "mlp", 8, 0, 0.5, spec="mlp:steps=10"),
-            row(TASK, "mlp", 8, 0, 0.7, spec="mlp:steps=99")]
-    assert sorted(s.method for s in summarize(rows)) == ["mlp:steps=10", "mlp:steps=99"]
+def test_labels_are_the_shortest_that_tell_methods_apart():
+    assert [s.method for s in summarize([row(TASK, "lstm:steps=3", 8, 0, 0.5)])] == ["lstm"]
+    given = [row(TASK, "mlp:steps=10", 8, 0, 0.5), row(TASK, "mlp:steps=99", 8, 0, 0.7),
+             row(OTHER, "mlp:steps=10", 8, 0, 0.5)]
+    assert [s.method for s in summarize(given)] == ["mlp", "mlp:steps=10", "mlp:steps=99"]
+    resolved = [row(TASK, "mlp", 8, 0, 0.5, spec="mlp:steps=10"),
+                row(TASK, "mlp", 8, 0, 0.7, spec="mlp:steps=99")]
+    assert sorted(s.method for s in summarize(resolved)) == ["mlp:steps=10", "mlp:steps=99"]
 
 
 def test_markdown_table():
