@@ -273,6 +273,7 @@ class TransformerLearner(SequenceEncoding, NeuralLearner):
     use_bias: bool = True
     causal: bool = True
     positional: str = "learned"
+    rotary_dim: int | None = None
     n_ctx: int | None = None
 
     def _model_config(self, width: int, eval_widths: list[int]) -> TransformerConfig:
@@ -283,6 +284,7 @@ class TransformerLearner(SequenceEncoding, NeuralLearner):
             n_layers=self.n_layers, n_heads=self.n_heads, d_head=self.d_head, d_mlp=self.d_mlp,
             attn_only=self.attn_only, act=self.act, normalization=self.normalization,
             use_bias=self.use_bias, causal=self.causal, positional=self.positional,
+            rotary_dim=self.rotary_dim,
         )  # fmt: skip
 
     def _make_model(self, cfg: TransformerConfig, generator: torch.Generator) -> nn.Module:

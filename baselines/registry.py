@@ -34,8 +34,10 @@ DATA_PARAMS = ("d_vocab", "n_classes", "pad_id")
 NOT_CANONICAL = (*DATA_PARAMS, "random_state", "device")
 
 #: Quick CPU defaults per task family (what a grid cell uses unless its spec says otherwise).
-#: modular: groks addition mod 59 at 40% train in about 1,000 steps; brackets: one label read at the
-#: separator; induction: 2-layer attention-only with rotary positions (length generalization).
+#: modular: groks addition mod 59 at 40% train in about 1,000 steps. brackets: rotary positions
+#: generalize to longer words better than learned ones (Dyck-2 at 2x length: 0.89 against 0.68).
+#: induction: the 2-layer attention-only model of Olsson et al. with relative position biases (longer
+#: OOD split: 0.976 against 0.876 with rotary, whose logits at offsets never seen in training drift).
 FAMILY_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "modular": {
         "transformer": dict(
@@ -46,16 +48,16 @@ FAMILY_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "brackets": {
         "transformer": dict(
-            n_layers=2, d_model=32, n_heads=2, d_mlp=64, normalization=True, lr=3e-3, weight_decay=0.1,
-            batch_size=256, steps=1500,
+            n_layers=2, d_model=32, n_heads=2, d_mlp=64, normalization=True, positional="rotary", lr=3e-3,
+            weight_decay=0.1, batch_size=64, steps=1500,
         ),
-        "mlp": dict(d_embed=16, d_mlp=128, lr=3e-3, weight_decay=0.1, batch_size=256, steps=1500),
-        "lstm": dict(d_embed=16, d_hidden=32, lr=1e-2, weight_decay=0.01, batch_size=256, steps=1000),
+        "mlp": dict(d_embed=16, d_mlp=128, lr=3e-3, weight_decay=0.1, batch_size=64, steps=1500),
+        "lstm": dict(d_embed=16, d_hidden=32, lr=1e-2, weight_decay=0.01, batch_size=64, steps=1000),
     },
     "induction": {
         "transformer": dict(
-            n_layers=2, attn_only=True, d_model=64, n_heads=2, positional="rotary", lr=3e-3,
-            weight_decay=0.01, batch_size=128, steps=1500,
+            n_layers=2, attn_only=True, d_model=64, n_heads=2, positional="relative", lr=3e-3,
+            weight_decay=0.01, batch_size=128, steps=3000,
         ),
         "lstm": dict(d_embed=32, d_hidden=128, lr=3e-3, weight_decay=0.01, batch_size=128, steps=1500),
     },

@@ -35,7 +35,11 @@ from torch import nn
 from baselines.hooks import HookPoint
 from baselines.params import activation, add_bias, maybe_bias, normal
 
-POSITIONAL = ("learned", "rotary", "none")
+POSITIONAL = ("learned", "rotary", "relative", "none")
+#: positional="relative": one learned bias per head for each offset 0..REL_BUCKETS-2 between query and
+#: key, and one shared by all longer offsets, which is why it extends to longer sequences than trained
+#: on (T5 buckets offsets alike; this is its simplest form).
+REL_BUCKETS = 16
 
 
 @dataclass
@@ -56,6 +60,7 @@ class TransformerConfig:
     use_bias: bool = True
     causal: bool = True
     positional: str = "learned"
+    rotary_dim: int | None = None  # rotary: how many of each head's dims rotate (None: all)
 
     def __post_init__(self) -> None:
         if self.positional not in POSITIONAL:
@@ -64,8 +69,12 @@ class TransformerConfig:
             if self.d_model % self.n_heads:
                 raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
             self.d_head = self.d_model // self.n_heads
-        if self.positional == "rotary" and self.d_head % 2:
-            raise ValueError(f"rotary positions need an even d_head, got {self.d_head}")
+        if self.rotary_dim is None:
+            self.rotary_dim = self.d_head
+        if self.positional == "rotary" and (self.rotary_dim % 2 or not 0 < self.rotary_dim <= self.d_head):
+            raise ValueError(
+                f"rotary_dim must be even and in (0, d_head={self.d_head}], got {self.rotary_dim}"
+            )
         activation(self.act)  # validate early
 
 
@@ -94,10 +103,20 @@ def take(x: torch.Tensor, readout: torch.Tensor) -> torch.Tensor:
     return x[torch.arange(x.shape[0], device=x.device), readout][:, None]
 
 
-def rotate(x: torch.Tensor, positions: torch.Tensor, base: float = 10000.0) -> torch.Tensor:
+def rotate(
+    x: torch.Tensor, positions: torch.Tensor, dims: int | None = None, base: float = 10000.0
+) -> torch.Tensor:
     """Rotary position embedding of ``x`` (batch, pos, head, d_head) at ``positions`` (pos,) or
-    (batch, pos): q·k then depends on the offset between query and key positions."""
-    half = x.shape[-1] // 2
+    (batch, pos): q·k then depends on the offset between query and key positions.
+
+    Only the first ``dims`` dims of each head rotate (GPT-NeoX's partial rotary); the rest carry
+    content free of position, which lets content matching (an induction head) work at offsets
+    longer than any seen in training.
+    """
+    dims = x.shape[-1] if dims is None else dims
+    if dims < x.shape[-1]:
+        return torch.cat([rotate(x[..., :dims], positions, dims, base), x[..., dims:]], dim=-1)
+    half = dims // 2
     freq = base ** (-torch.arange(half, device=x.device, dtype=x.dtype) / half)
     angle = positions.to(x.dtype)[..., None] * freq  # (..., pos, half)
     cos, sin = torch.cos(angle)[..., None, :], torch.sin(angle)[..., None, :]  # (..., pos, 1, half)
@@ -125,6 +144,9 @@ class Attention(nn.Module):
         self.b_O = maybe_bias((d,), cfg.use_bias)
         self.causal = cfg.causal
         self.rotary = cfg.positional == "rotary"
+        self.rotary_dim = cfg.rotary_dim
+        if cfg.positional == "relative":
+            self.W_rel = nn.Parameter(torch.zeros(h, REL_BUCKETS))
         rot = ("rot_q", "rot_k") if self.rotary else ()
         for name in ("q", "k", "v", *rot, "attn_scores", "pattern", "z"):
             setattr(self, f"hook_{name}", HookPoint())
@@ -138,8 +160,12 @@ class Attention(nn.Module):
         k = self.hook_k(_project(x, self.W_K))
         v = self.hook_v(add_bias(_project(x, self.W_V), self.b_V))
         if self.rotary:
-            q, k = self.hook_rot_q(rotate(q, query_pos)), self.hook_rot_k(rotate(k, key_pos))
+            q = self.hook_rot_q(rotate(q, query_pos, self.rotary_dim))
+            k = self.hook_rot_k(rotate(k, key_pos, self.rotary_dim))
         scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / math.sqrt(q.shape[-1])
+        if hasattr(self, "W_rel"):
+            bias = self.W_rel[:, (query_pos[..., None] - key_pos).clamp(0, REL_BUCKETS - 1)]
+            scores = scores + (bias if readout is None else bias.transpose(0, 1))  # (head|batch, ...)
         if self.causal:
             future = key_pos > query_pos[..., None]  # (q_pos, k_pos) or (batch, 1, k_pos)
             scores = scores.masked_fill(future if readout is None else future[:, None], float("-inf"))

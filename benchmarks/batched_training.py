@@ -1,7 +1,7 @@
 """Batched training (one vmapped stack of models) against one-by-one training, same steps, same run.
 
     python benchmarks/batched_training.py                         # modular, the registry's defaults
-    python benchmarks/batched_training.py --task "brackets:kind=dyck1" --method lstm --sizes 64,128,256,512,1024
+    python benchmarks/batched_training.py --task brackets:kind=dyck1 --method lstm --sizes 8,16,32,64,128
 
 Trains every (size, seed) cell of one task and method twice: with ``fit_many`` (all cells in one
 stack) and with ``fit`` one cell at a time; prints both wall times, the speed-up, and the largest
@@ -38,8 +38,9 @@ def main() -> None:
     splits = [task.train_split(n, seed) for n, seed in cells]
     test = task.test_split()
     template = make_learner(args.method, splits[0], task.family, steps=args.steps)
+    threads = torch.get_num_threads()
     print(f"# {task.spec} | {args.method} | sizes {sizes} x seeds {seeds} = {len(cells)} models, "
-          f"{args.steps} steps, batch_size={template.batch_size}, threads={torch.get_num_threads()}")  # fmt: skip
+          f"{args.steps} steps, batch_size={template.batch_size}, threads={threads}")  # fmt: skip
 
     start = time.perf_counter()
     together = fit_many(template, splits, seeds=[s for _, s in cells], eval_sets={"test": test})
@@ -54,8 +55,9 @@ def main() -> None:
     ]
     one_by_one = time.perf_counter() - start
 
-    diffs = [abs(a.history_["test_acc"][-1] - b.history_["test_acc"][-1]) for a, b in zip(together, alone)]
-    accs = {n: np.mean([a.history_["test_acc"][-1] for a, (m, _) in zip(alone, cells) if m == n]) for n in sizes}
+    final = [a.history_["test_acc"][-1] for a in alone]
+    diffs = [abs(a.history_["test_acc"][-1] - b) for a, b in zip(together, final, strict=True)]
+    accs = {n: np.mean([acc for acc, (m, _) in zip(final, cells, strict=True) if m == n]) for n in sizes}
     print("mean test accuracy by n: " + ", ".join(f"{n}: {acc:.3f}" for n, acc in accs.items()))
     print(
         f"batched {batched:.1f} s  one-by-one {one_by_one:.1f} s  speed-up {one_by_one / batched:.1f}x  "

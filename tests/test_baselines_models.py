@@ -20,6 +20,15 @@ def transformer(**kw) -> Transformer:
     return Transformer(TransformerConfig(**cfg), torch.Generator().manual_seed(0))
 
 
+def relative_transformer() -> Transformer:
+    """Relative position biases made non-zero (they start at zero), so that the tests see them."""
+    model = transformer(n_layers=2, positional="relative")
+    with torch.no_grad():
+        for block in model.blocks:
+            block.attn.W_rel.normal_(generator=torch.Generator().manual_seed(1))
+    return model
+
+
 def lstm(**kw) -> LSTM:
     cfg = dict(d_vocab=VOCAB, d_vocab_out=OUT, d_embed=8, d_hidden=12) | kw
     return LSTM(LSTMConfig(**cfg), torch.Generator().manual_seed(0))
@@ -61,13 +70,14 @@ def test_attention_only_has_no_mlp_and_rotary_has_no_learned_positions():
 @given(
     j=st.integers(0, POS - 1),
     seed=st.integers(0, 1000),
-    kind=st.sampled_from(["learned", "rotary", "ln", "lstm", "gru"]),
+    kind=st.sampled_from(["learned", "rotary", "relative", "ln", "lstm", "gru"]),
 )
 def test_outputs_before_a_changed_token_do_not_change(j, seed, kind):
     """Causal masking: the logits at positions < j ignore the token at j."""
     models = {
         "learned": transformer(n_layers=2),
-        "rotary": transformer(n_layers=2, positional="rotary", attn_only=True),
+        "rotary": transformer(n_layers=2, positional="rotary", attn_only=True, rotary_dim=4),
+        "relative": relative_transformer(),
         "ln": transformer(normalization=True),
         "lstm": lstm(),
         "gru": lstm(cell="gru", n_layers=2),
@@ -83,11 +93,12 @@ def test_outputs_before_a_changed_token_do_not_change(j, seed, kind):
 
 
 @settings(max_examples=15)
-@given(seed=st.integers(0, 1000), kind=st.sampled_from(["learned", "rotary", "ln", "lstm"]))
+@given(seed=st.integers(0, 1000), kind=st.sampled_from(["learned", "rotary", "relative", "ln", "lstm"]))
 def test_readout_equals_the_full_forward_at_that_position(seed, kind):
     model = {
         "learned": transformer(n_layers=2),
         "rotary": transformer(positional="rotary", use_bias=False),
+        "relative": relative_transformer(),
         "ln": transformer(normalization=True, attn_only=True),
         "lstm": lstm(),
     }[kind]
@@ -106,7 +117,7 @@ def test_learned_positions_reject_sequences_longer_than_n_ctx():
 
 
 def test_config_errors_name_the_accepted_values():
-    with pytest.raises(ValueError, match="accepted: learned, rotary, none"):
+    with pytest.raises(ValueError, match="accepted: learned, rotary, relative, none"):
         TransformerConfig(d_vocab=3, d_vocab_out=3, n_ctx=3, positional="alibi")
     with pytest.raises(ValueError, match="accepted: relu, gelu, quadratic"):
         MLPConfig(d_vocab=3, d_vocab_out=3, n_ctx=2, act="tanh")
@@ -145,3 +156,10 @@ def test_hooks_can_replace_activations_and_are_removed_afterwards():
 def test_same_seed_same_weights():
     a, b = transformer(), transformer()
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+
+
+def test_relative_positions_extend_to_any_length_and_rotary_dim_is_checked():
+    model = relative_transformer()
+    assert model(tokens(pos=40)).shape == (B, 40, OUT)  # n_ctx is 16: no learned positions to run out of
+    with pytest.raises(ValueError, match="rotary_dim must be even"):
+        TransformerConfig(d_vocab=3, d_vocab_out=3, n_ctx=3, d_model=16, positional="rotary", rotary_dim=3)
