@@ -126,6 +126,10 @@ def run(
         fail(str(exc))
     try:
         summary = run_grid(cells, results, executor, retry_failed=retry_failed)
+    except KeyboardInterrupt:
+        executor.close(abort=True)
+        typer.echo("Interrupted: every finished cell is stored; run the same command to go on.", err=True)
+        raise typer.Exit(code=130) from None
     finally:
         executor.close()
         results.close()

@@ -10,7 +10,12 @@ results; only the coordinator writes the store.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import re
+import select
+import signal
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -45,8 +50,30 @@ class InProcessExecutor:
             for job in jobs:
                 yield job, run_job(job.cells, job.batched, self.options)
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
         pass
+
+
+def _init_worker(coordinator: int) -> None:
+    """Worker initializer: Ctrl-C ends a worker at once and quietly (the coordinator reports it), and
+    so does the end of the coordinator, however it ends (a killed coordinator must not leave its
+    workers waiting for jobs forever)."""
+    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+    threading.Thread(target=_exit_with, args=(coordinator,), daemon=True).start()
+
+
+def _exit_with(pid: int) -> None:
+    try:
+        handle = os.pidfd_open(pid)  # readable once the process has ended (Linux >= 5.3)
+        select.select([handle], [], [])
+    except (AttributeError, OSError):  # no pidfd here (or the process is gone already): poll
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(1.0)
+    os._exit(1)
 
 
 class ProcessExecutor:
@@ -56,7 +83,8 @@ class ProcessExecutor:
         self.options = options
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["compare.cells"])
-        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                        initializer=_init_worker, initargs=(os.getpid(),))
 
     def run(self, jobs: Sequence[Job]) -> Iterator[tuple[Job, Outcome]]:
         futures: dict[Future, Job] = {
@@ -65,7 +93,15 @@ class ProcessExecutor:
         for future in as_completed(futures):
             yield futures[future], _outcome(future)
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
+        """Stop taking jobs; with ``abort`` (an interrupted run) also end the running ones now."""
+        if abort:
+            terminate = getattr(self.pool, "terminate_workers", None)  # Python >= 3.14
+            if terminate is not None:
+                terminate()
+            else:
+                for process in list(getattr(self.pool, "_processes", {}).values()):
+                    process.terminate()
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
@@ -99,8 +135,8 @@ class DaskExecutor:
         for future in dask_completed(list(futures), loop=self.client.loop):
             yield futures[future], _outcome(future)
 
-    def close(self) -> None:
-        self.client.close()
+    def close(self, abort: bool = False) -> None:
+        self.client.close()  # the scheduler drops this client's unfinished jobs
 
 
 def _outcome(future) -> Outcome:

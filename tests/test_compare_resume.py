@@ -1,5 +1,5 @@
-"""Kill a grid run with SIGKILL midway, resume it, and get the uninterrupted table; the executors
-(in-process, local processes, dask.distributed) give the same results."""
+"""Kill a grid run (SIGKILL, Ctrl-C) midway, resume it, and get the uninterrupted table; the
+executors (in-process, local processes, dask.distributed) give the same results."""
 
 from __future__ import annotations
 
@@ -53,38 +53,46 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
-def run_and_kill(store: Path, at_least: int, jobs: int) -> int:
-    """Start ``dlps run --jobs JOBS``, SIGKILL its whole process group once ``at_least`` cells are
-    stored, and return how many were stored by then."""
+def run_and_stop(store: Path, at_least: int, jobs: int, interrupt: bool = False) -> tuple[int, int, str]:
+    """Start ``dlps run --jobs JOBS`` and, once ``at_least`` cells are stored, SIGKILL the coordinator
+    alone (or, with ``interrupt``, press Ctrl-C: SIGINT to the whole process group); check that no
+    worker outlives it. Returns the cells stored by then, the exit status and stderr."""
     process = subprocess.Popen(
         [sys.executable, "-m", "cli", "run", *GRID, "--store", str(store), "--jobs", str(jobs)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     deadline = time.monotonic() + 120
     while stored(store) < at_least and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert process.poll() is None, f"the run ended before it could be killed: {process.stderr.read()!r}"
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    process.stderr.close()
-    for _ in range(100):  # the forkserver and its workers go down with the group
+    assert process.poll() is None, f"the run ended before it could be stopped: {process.stderr.read()!r}"
+    if interrupt:
+        os.killpg(process.pid, signal.SIGINT)
+    else:
+        os.kill(process.pid, signal.SIGKILL)
+    _, stderr = process.communicate(timeout=60)
+    for _ in range(100):  # the forkserver and the workers notice and end
         if not group_members(process.pid):
             break
         time.sleep(0.05)
     assert group_members(process.pid) == []
-    return stored(store)
+    return stored(store), process.returncode, stderr
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process groups from /proc")
 def test_sigkill_midway_then_resume_gives_the_uninterrupted_table(tmp_path):
     killed = tmp_path / "killed.sqlite"
-    first = run_and_kill(killed, 1, jobs=2)  # local worker processes (they must die with the group)
-    second = run_and_kill(killed, first + 15, jobs=1)  # in-process
-    assert 1 <= first < second < TOTAL
+    first, status, _ = run_and_stop(killed, 1, jobs=2)  # local worker processes must not outlive it
+    assert status == -signal.SIGKILL
+    second, status, stderr = run_and_stop(killed, first + 10, jobs=2, interrupt=True)
+    assert status == 130 and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == (
+        "Interrupted: every finished cell is stored; run the same command to go on.")
+    third, _, _ = run_and_stop(killed, second + 10, jobs=1)  # in-process
+    assert 1 <= first < second < third < TOTAL
     resumed = CliRunner().invoke(cli.app, ["run", *GRID, "--store", str(killed), "--jobs", "1"])
     assert resumed.exit_code == 0, resumed.output
     # Nothing stored was lost or is run twice; the rest is run now.
-    assert f"{TOTAL} cells: {second} already in the store, {TOTAL - second} run" in resumed.output
+    assert f"{TOTAL} cells: {third} already in the store, {TOTAL - third} run" in resumed.output
     assert stored(killed) == TOTAL
 
     whole = tmp_path / "whole.sqlite"
