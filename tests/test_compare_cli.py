@@ -36,7 +36,8 @@ def table(store, fmt: str = "json", *filters: str) -> str:
 def test_run_table_plot(tmp_path):
     store = tmp_path / "r.sqlite"
     first = run_ok(store, *TINY)
-    assert "12 cells: 0 already in the store, 12 run, 0 failed" in first.output
+    # Not a terminal: no progress bar, just the summary line.
+    assert first.output == "12 cells: 0 already in the store, 12 run, 0 failed\n"
     again = run_ok(store, *TINY)
     assert "12 cells: 12 already in the store, 0 run" in again.output
     data = json.loads(table(store))
