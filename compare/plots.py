@@ -4,6 +4,7 @@ with its 95% CI band over seeds, and each out-of-distribution split dashed in th
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -40,8 +41,9 @@ def plot_summaries(summaries: Sequence[Summary], out: str | Path) -> list[Path]:
             colour = colours[i % len(colours)]
             ns = [p.n for p in s.points]
             ax.plot(ns, [p.mean for p in s.points], "-o", color=colour, markersize=3, label=s.method)
-            ax.fill_between(ns, [p.low for p in s.points], [p.high for p in s.points], color=colour,
-                            alpha=0.2, linewidth=0)
+            # The t-interval can pass 0 or 1 with few seeds; accuracy cannot.
+            ax.fill_between(ns, [max(p.low, 0.0) for p in s.points], [min(p.high, 1.0) for p in s.points],
+                            color=colour, alpha=0.2, linewidth=0)
             for j, (name, points) in enumerate(s.ood_curves.items()):
                 ax.plot([p.n for p in points], [p.mean for p in points], _OOD_STYLES[j % len(_OOD_STYLES)],
                         color=colour, linewidth=1, label=f"{s.method} (OOD {name})")
@@ -50,7 +52,7 @@ def plot_summaries(summaries: Sequence[Summary], out: str | Path) -> list[Path]:
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("training examples n")
         ax.set_ylabel("accuracy")
-        ax.set_title(task, fontsize=9)
+        ax.set_title("\n".join(textwrap.wrap(task.replace(",", ", "), 80)).replace(", ", ","), fontsize=9)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7, loc="best")
         fig.tight_layout()
