@@ -86,7 +86,7 @@ def run(
     tasks: list[str] | None = typer.Option(None, "--tasks", help="Task specs (repeat, or separate by ;)."),
     methods: list[str] | None = typer.Option(None, "--methods", help="Method specs (repeat, or use ;)."),
     sizes: str | None = typer.Option(None, help="Training sizes: 8,16,32 or a range 8..4096x2 (geometric)."),
-    seeds: str | None = typer.Option(None, help="Seeds: 0,1,2 or 0..4 [default: 0..2, or the preset's]."),
+    seeds: str | None = typer.Option(None, help="Seeds: 0,1,2 or 0..4 (default 0..2, or the preset's)."),
     steps: int | None = typer.Option(None, help="Budget: optimizer steps of every network."),
     synth_candidates: int | None = typer.Option(None, help="Budget: programs synth tries per cell."),
     max_bits: float | None = typer.Option(None, help="Budget: the synthesizer's description-length bound."),
@@ -94,9 +94,9 @@ def run(
         None, help="Budget: the synthesizer's time limit per cell (results then depend on machine speed)."
     ),
     store: str = STORE_OPTION,
-    jobs: int | None = typer.Option(None, help="Local worker processes [default: cores]; 1 runs in-process."),
+    jobs: int | None = typer.Option(None, help="Worker processes (default: one per core); 1: in-process."),
     scheduler: str | None = typer.Option(None, help="Run on a dask.distributed cluster at tcp://HOST:PORT."),
-    artefacts: str | None = typer.Option(None, help="Folder for saved models/checkpoints [default: none]."),
+    artefacts: str | None = typer.Option(None, help="Folder for saved models and checkpoints (default: none)."),
     retry_failed: bool = typer.Option(False, help="Run again the cells stored as failed."),
 ) -> None:
     """Run a task × method × size × seed grid into the store; finished cells are skipped."""
