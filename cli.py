@@ -96,7 +96,7 @@ def run(
     store: str = STORE_OPTION,
     jobs: int | None = typer.Option(None, help="Worker processes (default: one per core); 1: in-process."),
     scheduler: str | None = typer.Option(None, help="Run on a dask.distributed cluster at tcp://HOST:PORT."),
-    artefacts: str | None = typer.Option(None, help="Folder for saved models and checkpoints (default: none)."),
+    artefacts: str | None = typer.Option(None, help="Save models and checkpoints here (default: not saved)."),
     retry_failed: bool = typer.Option(False, help="Run again the cells stored as failed."),
 ) -> None:
     """Run a task × method × size × seed grid into the store; finished cells are skipped."""
