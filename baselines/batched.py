@@ -57,8 +57,9 @@ def limit_threads(n: int = 1) -> None:
 
 
 #: Per-step cost of running one stack, beyond its rows, in units of the cost of one training row:
-#: measured here at 80–300 rows for the small transformers and LSTMs of the family defaults.
-OVERHEAD_ROWS = 150
+#: measured here at 200–300 rows for the small transformers of the family defaults (vmap's per-op
+#: dispatch is most of it: a stack of one model steps ~1.5x slower than the plain module).
+OVERHEAD_ROWS = 300
 
 
 def plan_stacks(

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from baselines.hooks import HookPoint
-from baselines.params import normal, zeros
+from baselines.params import linear, normal, zeros
 
 CELLS = ("lstm", "gru")
 
@@ -65,7 +65,7 @@ class Recurrent(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, n_pos, _ = x.shape
         d = self.W_hh.shape[0]
-        inputs = x @ self.W_ih + self.b_ih  # all positions at once; only the recurrence loops
+        inputs = linear(x, self.W_ih) + self.b_ih  # all positions at once; only the recurrence loops
         h = x.new_zeros(batch, d)
         c = x.new_zeros(batch, d)
         hs, cs = [], []
@@ -109,4 +109,4 @@ class LSTM(nn.Module):
             x = layer(x)
         if readout is not None:  # only the hidden state at each row's readout position
             x = x[torch.arange(x.shape[0], device=x.device), readout][:, None]
-        return self.hook_logits(x @ self.W_U + self.b_U)
+        return self.hook_logits(linear(x, self.W_U) + self.b_U)

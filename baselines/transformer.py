@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from baselines.hooks import HookPoint
-from baselines.params import activation, add_bias, maybe_bias, normal
+from baselines.params import activation, add_bias, linear, maybe_bias, normal
 
 POSITIONAL = ("learned", "rotary", "relative", "none")
 #: positional="relative": one learned bias per head for each offset 0..REL_BUCKETS-2 between query and
@@ -128,7 +128,7 @@ def _project(x: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
     """``x`` (batch, pos, d_model) through per-head weights ``W`` (head, d_model, d_head), as one
     matrix product (an einsum here runs as many small batched products, ~3x slower on a CPU)."""
     h, d, e = W.shape
-    return (x @ W.permute(1, 0, 2).reshape(d, h * e)).unflatten(-1, (h, e))
+    return linear(x, W.permute(1, 0, 2).reshape(d, h * e)).unflatten(-1, (h, e))
 
 
 class Attention(nn.Module):
@@ -171,7 +171,7 @@ class Attention(nn.Module):
             scores = scores.masked_fill(future if readout is None else future[:, None], float("-inf"))
         pattern = self.hook_pattern(torch.softmax(self.hook_attn_scores(scores), dim=-1))
         z = self.hook_z(torch.einsum("bhqk,bkhe->bqhe", pattern, v))
-        return add_bias(z.flatten(-2) @ self.W_O.flatten(0, 1), self.b_O)
+        return add_bias(linear(z.flatten(-2), self.W_O.flatten(0, 1)), self.b_O)
 
 
 class MLPBlock(nn.Module):
@@ -186,8 +186,8 @@ class MLPBlock(nn.Module):
         self.hook_pre, self.hook_post = HookPoint(), HookPoint()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pre = self.hook_pre(add_bias(x @ self.W_in, self.b_in))
-        return add_bias(self.hook_post(self.act(pre)) @ self.W_out, self.b_out)
+        pre = self.hook_pre(add_bias(linear(x, self.W_in), self.b_in))
+        return add_bias(linear(self.hook_post(self.act(pre)), self.W_out), self.b_out)
 
 
 class Block(nn.Module):
@@ -245,4 +245,4 @@ class Transformer(nn.Module):
             x = block(x, readout if i == len(self.blocks) - 1 else None)
         if not self.blocks and readout is not None:
             x = take(x, readout)
-        return self.hook_logits(add_bias(self.ln_final(x) @ self.W_U, self.b_U))
+        return self.hook_logits(add_bias(linear(self.ln_final(x), self.W_U), self.b_U))
