@@ -9,6 +9,14 @@ class of equal outputs; :mod:`synth.bank`). Because the grammar is context-free 
 complete before it is used, replacing a subprogram by the bank's representative of its class never
 raises a program's cost, so pruning never loses a solution; and since all candidates of a level
 cost the same, the first consistent candidate found at level ``c`` is a cheapest one.
+
+With a target, each type is enumerated only as far as it can still matter: a program of the output
+type costing ``c`` can contain a subprogram of type ``T`` only if that subprogram costs at most
+``c - ctx(T)``, where ``ctx(T)`` is the cost of the cheapest context that takes a ``T`` to the output
+type (a fixpoint over the grammar). So when the search reaches output level ``c``, type ``T`` is at
+level ``c - ctx(T)``; types that cannot reach the output are never built. Levels are complete when
+they are used: an argument type's context is never dearer than its consumer's plus the production,
+so arguments are built first (types go in decreasing ``ctx``, ties in zero-cost order).
 """
 
 from __future__ import annotations
@@ -123,7 +131,11 @@ class Enumerator:
         self.on_block = on_block
         self.prims = list(prior.primitives)
         types = {t for p in self.prims for t in (*p.args, p.ret)}
-        self.types = prior.zero_cost_order(sorted(types, key=lambda t: t.name))
+        order = prior.zero_cost_order(sorted(types, key=lambda t: t.name))
+        #: Quantized cost of the cheapest context from each type to the output (None: unreachable).
+        self.ctx = self._contexts(order, None if target is None else target.type)
+        rank = {t: i for i, t in enumerate(order)}
+        self.types = sorted(order, key=lambda t: (-(self.ctx[t] if self.ctx[t] is not None else -1), rank[t]))
         self.banks = {t: TypeBank() for t in self.types}
         self.levels: dict[Type, list[int]] = {t: [] for t in self.types}
         self.by_ret = {t: [(i, p) for i, p in enumerate(self.prims) if p.ret == t] for t in self.types}
@@ -140,7 +152,8 @@ class Enumerator:
     def run(self) -> SearchResult:
         self._t0 = time.perf_counter()
         max_q = self.prior.to_qcost(self.budget.max_bits)
-        heap: list[int] = sorted({self.prior.qcost[p.name] for p in self.prims if p.arity == 0})
+        terminals = [p for p in self.prims if p.arity == 0 and self.reaches(p.ret)]
+        heap: list[int] = sorted({self.prior.qcost[p.name] + self.ctx[p.ret] for p in terminals})
         pushed = set(heap)
         reason = "exhausted"
         try:
@@ -179,20 +192,50 @@ class Enumerator:
     def kept(self) -> int:
         return sum(b.size for b in self.banks.values())
 
+    def reaches(self, t: Type) -> bool:
+        """Can a program of type ``t`` be part of a program of the output type?"""
+        return self.ctx[t] is not None
+
     # -- levels -------------------------------------------------------------------------------------
+    def _contexts(self, types: list[Type], output: Type | None) -> dict[Type, int | None]:
+        """Per type, the quantized cost of the cheapest context taking it to ``output`` (0 for every
+        type without a target: then all types are enumerated level by level)."""
+        if output is None:
+            return {t: 0 for t in types}
+        ctx: dict[Type, float] = {t: math.inf for t in types}
+        ctx[output] = 0
+        low = self.prior.min_qcost
+        changed = True
+        while changed:
+            changed = False
+            for p in self.prims:
+                if ctx[p.ret] == math.inf:
+                    continue
+                for i, a in enumerate(p.args):
+                    others = sum(low.get(b, math.inf) for j, b in enumerate(p.args) if j != i)
+                    c = ctx[p.ret] + self.prior.qcost[p.name] + others
+                    if c < ctx[a]:
+                        ctx[a] = c
+                        changed = True
+        return {t: None if c == math.inf else int(c) for t, c in ctx.items()}
+
     def _level(self, c: int, heap: list[int], pushed: set[int]) -> None:
+        """Output level ``c``: every type at its own level ``c - ctx(type)``."""
         for t in self.types:
+            if self.ctx[t] is None or c < self.ctx[t]:
+                continue
+            lt = c - self.ctx[t]
             bank = self.banks[t]
             start = bank.size
             try:
                 for pi, prim in self.by_ret[t]:
-                    for combo in self._combos(prim, c - self.prior.qcost[prim.name]):
+                    for combo in self._combos(prim, lt - self.prior.qcost[prim.name]):
                         self._build(pi, prim, combo, c)
             finally:  # a search stopped inside a level still records where its rows are
-                bank.close_level(c, start)
+                bank.close_level(lt, start)
             if bank.size > start:
-                self.levels[t].append(c)
-                self._push_sums(t, c, heap, pushed)
+                self.levels[t].append(lt)
+                self._push_sums(t, lt, heap, pushed)
 
     def _combos(self, prim: Primitive, total: int) -> Iterator[tuple[int, ...]]:
         """Tuples of existing levels of the argument types that sum to ``total``."""
@@ -221,14 +264,16 @@ class Enumerator:
                 yield (lv, *tail)
 
     def _push_sums(self, t: Type, c: int, heap: list[int], pushed: set[int]) -> None:
-        """Costs that the new level ``c`` of type ``t`` makes reachable."""
+        """Output levels that the new level ``c`` of type ``t`` makes reachable."""
         for prim in self.prims:
+            if self.ctx[prim.ret] is None:
+                continue
             for i, a in enumerate(prim.args):
                 if a != t:
                     continue
                 others = [self.levels[b] for j, b in enumerate(prim.args) if j != i]
                 for rest in itertools.product(*others):
-                    s = self.prior.qcost[prim.name] + c + sum(rest)
+                    s = self.prior.qcost[prim.name] + c + sum(rest) + self.ctx[prim.ret]
                     if s not in pushed:
                         pushed.add(s)
                         heapq.heappush(heap, s)
