@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 from sklearn.base import BaseEstimator
 
 from synth.dsl import DSL, Target, parse_dsl
-from synth.enumerate import Budget, Enumerator
+from synth.enumerate import Budget, Enumerator, SearchResult
 from synth.prior import Prior
 from synth.program import Program
 from tasks.base import accuracy
@@ -33,6 +34,13 @@ class EnumerativeSynthesizer(BaseEstimator):
         ``n_probe`` unlabeled probe inputs (``fit(..., X_unlabeled=...)``, else sampled by the
         DSL), so that programs that agree on the training set but differ elsewhere both vote.
         Each class of programs equal on those inputs votes with its cheapest member's weight.
+    subset: counterexample-guided search: search on the first ``subset`` training examples, and
+        while the program found misses some of the others, add (at most as many again of) the
+        first ones it misses and search again. The result is the same cheapest program (a program
+        consistent with all examples is consistent with every subset, so each round's optimum is
+        never dearer than the full optimum; the last round's is consistent with all), found on
+        fewer examples: smaller value rows, and more programs fall together. None: all at once.
+        Budgets count all rounds together. Not used with ``posterior``.
     random_state: seed of the hash weights and the probe inputs (the MAP program does not depend
         on it).
     """
@@ -49,6 +57,7 @@ class EnumerativeSynthesizer(BaseEstimator):
         posterior: bool = False,
         posterior_bits: float = 4.0,
         n_probe: int = 32,
+        subset: int | None = 32,
         random_state: int | None = 0,
     ) -> None:
         self.dsl = dsl
@@ -60,6 +69,7 @@ class EnumerativeSynthesizer(BaseEstimator):
         self.posterior = posterior
         self.posterior_bits = posterior_bits
         self.n_probe = n_probe
+        self.subset = subset
         self.random_state = random_state
 
     def _budget(self) -> Budget:
@@ -94,7 +104,7 @@ class EnumerativeSynthesizer(BaseEstimator):
             if X_unlabeled is None:
                 if self.n_probe < 0:
                     raise ValueError(f"n_probe must be >= 0, got {self.n_probe}")
-                X_unlabeled = dsl.sample_inputs(self.n_probe, rng)
+                X_unlabeled = dsl.probe_inputs(X, self.n_probe, rng)
             X_all = np.concatenate([X, np.asarray(X_unlabeled, dtype=X.dtype).reshape(-1, *X.shape[1:])])
             env = dsl.env(X_all)
             target = _with_free_rows(target, len(X_all) - len(X))
@@ -102,14 +112,20 @@ class EnumerativeSynthesizer(BaseEstimator):
             env = dsl.env(X)
         budget = self._budget()
         budget.validate(prior, target.type)
-        result = Enumerator(
-            prior,
-            env,
-            target,
-            budget,
-            seed=hash_seed,
-            collect_bits=self.posterior_bits if self.posterior else None,
-        ).run()
+        if self.subset is not None and self.subset < 1:
+            raise ValueError(f"subset must be >= 1 (or None), got {self.subset}")
+        rounds, used = 1, len(X)
+        if self.posterior or self.subset is None or self.subset >= len(X):
+            result = Enumerator(
+                prior,
+                env,
+                target,
+                budget,
+                seed=hash_seed,
+                collect_bits=self.posterior_bits if self.posterior else None,
+            ).run()
+        else:
+            result, rounds, used = _search_subsets(prior, dsl, X, target, budget, hash_seed, self.subset)
         self.dsl_ = dsl
         self.prior_ = prior
         self.program_: Program | None = result.program
@@ -123,6 +139,8 @@ class EnumerativeSynthesizer(BaseEstimator):
             "stop_reason": result.stop_reason,
             "bits_reached": result.bits_reached,
             "found": result.found,
+            "rounds": rounds,
+            "examples_searched": used,
         }
         if self.posterior:
             weights = np.array([2.0 ** -(b - result.consistent[0][1]) for _, b in result.consistent])
@@ -148,6 +166,50 @@ class EnumerativeSynthesizer(BaseEstimator):
     def score(self, X: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None) -> float:
         """Accuracy of ``predict(X)`` against ``y`` (over ``mask`` where given)."""
         return accuracy(np.asarray(y), self.predict(X), mask)
+
+
+def _search_subsets(
+    prior: Prior, dsl: DSL, X: np.ndarray, target: Target, budget: Budget, seed: int, start: int
+) -> tuple[SearchResult, int, int]:
+    """Counterexample-guided rounds (see ``subset``): (last round's result with the candidates and
+    seconds of all rounds, rounds, examples in the last round)."""
+    idx = np.arange(start)
+    candidates, seconds, rounds = 0, 0.0, 0
+    while True:
+        rounds += 1
+        left = replace(
+            budget,
+            max_candidates=None if budget.max_candidates is None else budget.max_candidates - candidates,
+            time_limit=None if budget.time_limit is None else max(budget.time_limit - seconds, 1e-9),
+        )
+        part = Target(target.type, target.values[idx], None if target.mask is None else target.mask[idx])
+        result = Enumerator(prior, dsl.env(X[idx]), part, left, seed=seed).run()
+        candidates += result.candidates
+        seconds += result.seconds
+        result.candidates, result.seconds = candidates, seconds
+        if result.program is None:
+            return result, rounds, len(idx)
+        values = result.program.evaluate(dsl.env(X))
+        ok = _consistent_rows(target, values)
+        if not result.found:
+            result.train_accuracy = float(target.score(values[None])[0])
+            return result, rounds, len(idx)
+        missed = np.flatnonzero(~ok)
+        if not len(missed):
+            return result, rounds, len(idx)
+        if left.max_candidates is not None and result.candidates >= budget.max_candidates:
+            result.found, result.stop_reason = False, "max_candidates"
+            result.train_accuracy = float(target.score(values[None])[0])
+            return result, rounds, len(idx)
+        idx = np.sort(np.concatenate([idx, missed[: len(idx)]]))
+
+
+def _consistent_rows(target: Target, values: np.ndarray) -> np.ndarray:
+    """Per example: do ``values`` match the target (where its mask says)?"""
+    equal = (values == target.values).reshape(len(values), -1)
+    if target.mask is not None:
+        equal |= ~target.mask.reshape(len(values), -1)
+    return equal.all(axis=1)
 
 
 def _with_free_rows(target: Target, k: int) -> Target:
