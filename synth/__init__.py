@@ -4,8 +4,8 @@
 the DSL's prior) consistent with the examples; see :mod:`synth.dsl` for how to add a DSL.
 """
 
-from synth import dsl_arith  # noqa: F401  (registers the arith DSL)
-from synth.dsl import DSL, DSLS, Target, default_dsl, parse_dsl, register_dsl, register_guesser
+from synth import dsl_arith, dsl_seq  # noqa: F401  (register the arith and seq DSLs)
+from synth.dsl import DSL, DSLS, Target, complete_dsl, default_dsl, parse_dsl, register_dsl, register_guesser
 from synth.enumerate import STOP_REASONS, Budget, Enumerator, SearchResult
 from synth.learner import EnumerativeSynthesizer
 from synth.prior import Prior
@@ -26,6 +26,7 @@ __all__ = [
     "SearchResult",
     "Target",
     "Type",
+    "complete_dsl",
     "default_dsl",
     "parse_dsl",
     "parse_program",
