@@ -1,10 +1,11 @@
-"""Train many small models of one architecture at once: stacked parameters and ``torch.func.vmap``.
+"""Train many small models of one architecture at once: parameters stacked by hand.
 
 A grid trains hundreds of tiny models (sizes × seeds × methods) and a CPU runs one large batched
 matrix product much faster than many small ones. :class:`StackedEngine` holds the parameters of
-``M`` models stacked along a leading axis and runs all of them in one vmapped forward pass; the
-training loop (:func:`baselines.training.train_models`) is the same as for a single model, so each
-model follows the path it would follow alone (up to floating-point summation order).
+``M`` models stacked along a leading axis (:func:`baselines.stacking.stack_modules`) and runs all of
+them in one forward pass of batched products; the training loop
+(:func:`baselines.training.train_models`) is the same as for a single model, so each model follows
+the path it would follow alone (up to floating-point summation order).
 
 When several worker processes train side by side, give each one torch thread
 (:func:`limit_threads`): threads of different processes on a shared core slow each other down by
@@ -17,34 +18,30 @@ import numpy as np
 import torch
 from sklearn.base import clone
 from torch import nn
-from torch.func import functional_call, vmap
 
 from baselines.base import as_pair, infer_sizes
 from baselines.learners import NeuralLearner, train_group
+from baselines.stacking import stack_modules
 
 
 class StackedEngine:
-    """``M`` models of one architecture, run together; model 0's module serves as the template."""
+    """``M`` models of one architecture, run together as one stacked module."""
 
     def __init__(self, models: list[nn.Module]) -> None:
         self.n_models = len(models)
-        self.template = models[0]
-        names = [name for name, _ in self.template.named_parameters()]
-        own = [dict(m.named_parameters()) for m in models]
-        self.params = {n: torch.stack([p[n].detach() for p in own]).requires_grad_(True) for n in names}
+        self.module = stack_modules(models)
 
     def parameters(self) -> list[torch.Tensor]:
-        return list(self.params.values())
-
-    def _one(self, params: dict[str, torch.Tensor], X: torch.Tensor, R: torch.Tensor | None) -> torch.Tensor:
-        return functional_call(self.template, params, (X, R))
+        return list(self.module.parameters())
 
     def logits(self, X: torch.Tensor, R: torch.Tensor | None, shared: bool = False) -> torch.Tensor:
-        axis = None if shared else 0
-        return vmap(self._one, in_dims=(0, axis, None if R is None else axis))(self.params, X, R)
+        if shared:
+            X = X.expand(self.n_models, *X.shape)
+            R = None if R is None else R.expand(self.n_models, *R.shape)
+        return self.module(X, R)
 
     def state(self, m: int) -> dict[str, torch.Tensor]:
-        return {n: p[m].detach().cpu().clone() for n, p in self.params.items()}
+        return {n: p[m].detach().cpu().clone() for n, p in self.module.state_dict().items()}
 
 
 def limit_threads(n: int = 1) -> None:

@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 from baselines.hooks import HookPoint
-from baselines.params import activation, add_bias, maybe_bias, normal
+from baselines.params import activation, maybe_bias, normal
+from baselines.stacking import Stackable, StackableModel, embed, linear
 
 
 @dataclass
@@ -41,7 +42,7 @@ class MLPConfig:
         activation(self.act)
 
 
-class Hidden(nn.Module):
+class Hidden(Stackable):
     def __init__(self, d_in: int, d_out: int, act: str, use_bias: bool, g: torch.Generator) -> None:
         super().__init__()
         self.W = normal((d_in, d_out), 1 / math.sqrt(d_in), g)
@@ -50,11 +51,13 @@ class Hidden(nn.Module):
         self.hook_pre, self.hook_post = HookPoint(), HookPoint()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.hook_post(self.act(self.hook_pre(add_bias(x @ self.W, self.b))))
+        pre = self.hook(self.hook_pre, linear(x, self.lead(self.W), self.lead(self.b)))
+        return self.hook(self.hook_post, self.act(pre))
 
 
-class MLP(nn.Module):
-    """Token ids ``(batch, n_ctx)`` → logits ``(batch, n_out, d_vocab_out)``."""
+class MLP(StackableModel):
+    """Token ids ``(batch, n_ctx)`` → logits ``(batch, n_out, d_vocab_out)``; a stack of ``M`` models
+    (:func:`baselines.stacking.stack_modules`) takes and gives a leading model axis."""
 
     def __init__(self, cfg: MLPConfig, generator: torch.Generator) -> None:
         super().__init__()
@@ -69,12 +72,12 @@ class MLP(nn.Module):
         self.b_U = maybe_bias((d_out,), cfg.use_bias)
         self.hook_embed, self.hook_logits = HookPoint(), HookPoint()
 
-    def forward(self, tokens: torch.Tensor, readout: torch.Tensor | None = None) -> torch.Tensor:
+    def run(self, tokens: torch.Tensor, readout: torch.Tensor | None) -> torch.Tensor:
         """``readout`` is accepted for a common interface and ignored (the MLP has no positions)."""
         if tokens.shape[-1] != self.cfg.n_ctx:
             raise ValueError(f"the MLP takes {self.cfg.n_ctx} tokens per example, got {tokens.shape[-1]}")
-        x = self.hook_embed(self.W_E[tokens]).flatten(-2)
+        x = self.hook(self.hook_embed, embed(self.lead(self.W_E), tokens)).flatten(-2)
         for block in self.blocks:
             x = block(x)
-        logits = add_bias(x @ self.W_U, self.b_U)
-        return self.hook_logits(logits.unflatten(-1, (self.cfg.n_out, self.cfg.d_vocab_out)))
+        logits = linear(x, self.lead(self.W_U), self.lead(self.b_U))
+        return self.hook(self.hook_logits, logits.unflatten(-1, (self.cfg.n_out, self.cfg.d_vocab_out)))

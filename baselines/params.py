@@ -27,20 +27,6 @@ def maybe_bias(shape: tuple[int, ...], use_bias: bool) -> nn.Parameter | None:
     return zeros(shape) if use_bias else None
 
 
-def add_bias(x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    return x if bias is None else x + bias
-
-
-def linear(x: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
-    """``x @ W`` for ``x`` of any leading shape, as one 2-D matrix product.
-
-    Under ``torch.func.vmap`` (stacked models) a plain ``x @ W`` with a 3-D ``x`` and a batched ``W``
-    becomes a broadcast batched product that copies ``W`` for every row and multiplies tiny
-    matrices (measured: 3-4x slower per step); flattening the rows first gives one product per model.
-    """
-    return (x.reshape(-1, x.shape[-1]) @ W).reshape(*x.shape[:-1], W.shape[-1])
-
-
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": torch.relu,
     "gelu": nn.functional.gelu,

@@ -2,9 +2,10 @@
 
 One loop trains ``M`` models side by side through an *engine* that owns their parameters: a
 :class:`SingleEngine` wraps one ordinary ``nn.Module``; :class:`baselines.batched.StackedEngine`
-holds the parameters of many models stacked along a leading axis and runs them with
-``torch.func.vmap``. AdamW acts element by element, so one optimizer over stacked parameters is
-exactly one optimizer per model, and the sum of per-model losses has per-model gradients.
+holds the parameters of many models stacked along a leading axis and runs them in batched matrix
+products (:mod:`baselines.stacking`). AdamW acts element by element, so one optimizer over stacked
+parameters is exactly one optimizer per model, and the sum of per-model losses has per-model
+gradients.
 
 Targets use one format for every model: ``T`` of shape ``(n, P)`` holds the class at each scored
 output position and ``UNSCORED`` (-1) elsewhere; the loss of a model is the mean cross-entropy over

@@ -33,7 +33,8 @@ import torch
 from torch import nn
 
 from baselines.hooks import HookPoint
-from baselines.params import activation, add_bias, linear, maybe_bias, normal
+from baselines.params import activation, maybe_bias, normal
+from baselines.stacking import Stackable, StackableModel, embed, linear, per_model, take
 
 POSITIONAL = ("learned", "rotary", "relative", "none")
 #: positional="relative": one learned bias per head for each offset 0..REL_BUCKETS-2 between query and
@@ -78,8 +79,8 @@ class TransformerConfig:
         activation(self.act)  # validate early
 
 
-class LayerNorm(nn.Module):
-    """LayerNorm written out in plain tensor ops (so that torch.func.vmap batches it)."""
+class LayerNorm(Stackable):
+    """LayerNorm written out in plain tensor ops, per model of a stack."""
 
     def __init__(self, d_model: int, eps: float = 1e-5) -> None:
         super().__init__()
@@ -91,23 +92,19 @@ class LayerNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x - x.mean(-1, keepdim=True)
         x = x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.hook_normalized(x * self.w + self.b)
+        w, b = (per_model(self.lead(t), x.dim()) for t in (self.w, self.b))
+        return self.hook(self.hook_normalized, torch.addcmul(b, x, w))
 
 
 def _norm(cfg: TransformerConfig) -> nn.Module:
     return LayerNorm(cfg.d_model) if cfg.normalization else nn.Identity()
 
 
-def take(x: torch.Tensor, readout: torch.Tensor) -> torch.Tensor:
-    """Row ``b`` of ``x`` (batch, pos, ...) at position ``readout[b]``, as (batch, 1, ...)."""
-    return x[torch.arange(x.shape[0], device=x.device), readout][:, None]
-
-
 def rotate(
     x: torch.Tensor, positions: torch.Tensor, dims: int | None = None, base: float = 10000.0
 ) -> torch.Tensor:
-    """Rotary position embedding of ``x`` (batch, pos, head, d_head) at ``positions`` (pos,) or
-    (batch, pos): q·k then depends on the offset between query and key positions.
+    """Rotary position embedding of ``x`` (..., pos, head, d_head) at ``positions`` (pos,) or
+    (..., pos): q·k then depends on the offset between query and key positions.
 
     Only the first ``dims`` dims of each head rotate (GPT-NeoX's partial rotary); the rest carry
     content free of position, which lets content matching (an induction head) work at offsets
@@ -124,14 +121,48 @@ def rotate(
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
 
-def _project(x: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
-    """``x`` (batch, pos, d_model) through per-head weights ``W`` (head, d_model, d_head), as one
-    matrix product (an einsum here runs as many small batched products, ~3x slower on a CPU)."""
-    h, d, e = W.shape
-    return linear(x, W.permute(1, 0, 2).reshape(d, h * e)).unflatten(-1, (h, e))
+def _project(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+    """``x`` (M, ..., d_model) through per-head weights ``W`` (M, head, d_model, d_head) and biases
+    ``b`` (M, head, d_head), as one matrix product per model: (M, ..., head, d_head)."""
+    M, h, d, e = W.shape
+    flat = W.permute(0, 2, 1, 3).reshape(M, d, h * e)
+    return linear(x, flat, None if b is None else b.flatten(1)).unflatten(-1, (h, e))
 
 
-class Attention(nn.Module):
+def _relative_bias(W_rel: torch.Tensor, query_pos: torch.Tensor, key_pos: torch.Tensor) -> torch.Tensor:
+    """Biases ``W_rel`` (M, head, buckets) at each query-key offset, shaped to add to the scores
+    (M, batch, head, q_pos, k_pos): (M, 1, head, q_pos, k_pos), or (M, batch, head, 1, k_pos) for
+    readout queries (``query_pos`` (M, batch, 1))."""
+    offset = (query_pos[..., None] - key_pos).clamp(0, REL_BUCKETS - 1)  # (q, k) or (M, batch, 1, k)
+    if offset.dim() == 2:
+        return W_rel[:, :, offset].unsqueeze(1)
+    models = torch.arange(W_rel.shape[0], device=W_rel.device).view(-1, 1, 1, 1)
+    return W_rel[models, :, offset].permute(0, 1, 4, 2, 3)  # (M, batch, 1, k, head) → heads third
+
+
+#: Attention with at most this many (query, key) pairs per row multiplies and sums elementwise: a
+#: CPU runs batched products of such tiny matrices 2-6x slower (measured here: 3 tokens of modular
+#: inputs, 1 readout query over 16 keys, 8 x 8); at 16 x 16 the batched product is 3x faster.
+SMALL_ATTENTION = 64
+
+
+def _scores(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """q·k of queries (M, batch, q_pos, head, e) and keys (M, batch, k_pos, head, e), as
+    (M, batch, head, q_pos, k_pos)."""
+    if q.shape[2] * k.shape[2] > SMALL_ATTENTION:
+        return torch.einsum("mbqhe,mbkhe->mbhqk", q, k)
+    return (q.transpose(2, 3).unsqueeze(4) * k.transpose(2, 3).unsqueeze(3)).sum(-1)
+
+
+def _mix(pattern: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Values (M, batch, k_pos, head, e) weighted by ``pattern`` (M, batch, head, q_pos, k_pos), as
+    (M, batch, q_pos, head, e)."""
+    if pattern.shape[3] * pattern.shape[4] > SMALL_ATTENTION:
+        return torch.einsum("mbhqk,mbkhe->mbqhe", pattern, v)
+    return (pattern.permute(0, 1, 3, 4, 2).unsqueeze(-1) * v.unsqueeze(2)).sum(3)
+
+
+class Attention(Stackable):
     def __init__(self, cfg: TransformerConfig, g: torch.Generator) -> None:
         super().__init__()
         h, d, e = cfg.n_heads, cfg.d_model, cfg.d_head
@@ -152,29 +183,33 @@ class Attention(nn.Module):
             setattr(self, f"hook_{name}", HookPoint())
 
     def forward(self, x: torch.Tensor, readout: torch.Tensor | None = None) -> torch.Tensor:
-        """Attend from every position, or (``readout`` given) from one query position per row."""
-        key_pos = torch.arange(x.shape[1], device=x.device)
-        query_pos = key_pos if readout is None else readout[:, None]  # (q_pos,) or (batch, 1)
+        """``x`` (M, batch, pos, d_model): attend from every position, or (``readout`` (M, batch)
+        given) from one query position per row."""
+        W_Q, W_K, W_V, W_O, b_Q, b_V, b_O = map(
+            self.lead, (self.W_Q, self.W_K, self.W_V, self.W_O, self.b_Q, self.b_V, self.b_O)
+        )
+        key_pos = torch.arange(x.shape[2], device=x.device)
+        query_pos = key_pos if readout is None else readout[..., None]  # (q_pos,) or (M, batch, 1)
         x_q = x if readout is None else take(x, readout)
-        q = self.hook_q(add_bias(_project(x_q, self.W_Q), self.b_Q))
-        k = self.hook_k(_project(x, self.W_K))
-        v = self.hook_v(add_bias(_project(x, self.W_V), self.b_V))
+        q = self.hook(self.hook_q, _project(x_q, W_Q, b_Q))
+        k = self.hook(self.hook_k, _project(x, W_K))
+        v = self.hook(self.hook_v, _project(x, W_V, b_V))
         if self.rotary:
-            q = self.hook_rot_q(rotate(q, query_pos, self.rotary_dim))
-            k = self.hook_rot_k(rotate(k, key_pos, self.rotary_dim))
-        scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / math.sqrt(q.shape[-1])
+            q = self.hook(self.hook_rot_q, rotate(q, query_pos, self.rotary_dim))
+            k = self.hook(self.hook_rot_k, rotate(k, key_pos, self.rotary_dim))
+        scores = _scores(q, k) / math.sqrt(q.shape[-1])
         if hasattr(self, "W_rel"):
-            bias = self.W_rel[:, (query_pos[..., None] - key_pos).clamp(0, REL_BUCKETS - 1)]
-            scores = scores + (bias if readout is None else bias.transpose(0, 1))  # (head|batch, ...)
+            scores = scores + _relative_bias(self.lead(self.W_rel), query_pos, key_pos)
         if self.causal:
-            future = key_pos > query_pos[..., None]  # (q_pos, k_pos) or (batch, 1, k_pos)
-            scores = scores.masked_fill(future if readout is None else future[:, None], float("-inf"))
-        pattern = self.hook_pattern(torch.softmax(self.hook_attn_scores(scores), dim=-1))
-        z = self.hook_z(torch.einsum("bhqk,bkhe->bqhe", pattern, v))
-        return add_bias(linear(z.flatten(-2), self.W_O.flatten(0, 1)), self.b_O)
+            future = key_pos > query_pos[..., None]  # (q_pos, k_pos) or (M, batch, 1, k_pos)
+            scores = scores.masked_fill(future if readout is None else future.unsqueeze(2), float("-inf"))
+        scores = self.hook(self.hook_attn_scores, scores)
+        pattern = self.hook(self.hook_pattern, torch.softmax(scores, dim=-1))
+        z = self.hook(self.hook_z, _mix(pattern, v))
+        return linear(z.flatten(-2), W_O.flatten(1, 2), b_O)
 
 
-class MLPBlock(nn.Module):
+class MLPBlock(Stackable):
     def __init__(self, cfg: TransformerConfig, g: torch.Generator) -> None:
         super().__init__()
         std = 1 / math.sqrt(cfg.d_model)
@@ -186,11 +221,11 @@ class MLPBlock(nn.Module):
         self.hook_pre, self.hook_post = HookPoint(), HookPoint()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pre = self.hook_pre(add_bias(linear(x, self.W_in), self.b_in))
-        return add_bias(linear(self.hook_post(self.act(pre)), self.W_out), self.b_out)
+        pre = self.hook(self.hook_pre, linear(x, self.lead(self.W_in), self.lead(self.b_in)))
+        return linear(self.hook(self.hook_post, self.act(pre)), self.lead(self.W_out), self.lead(self.b_out))
 
 
-class Block(nn.Module):
+class Block(Stackable):
     def __init__(self, cfg: TransformerConfig, g: torch.Generator) -> None:
         super().__init__()
         self.attn_only = cfg.attn_only
@@ -201,17 +236,18 @@ class Block(nn.Module):
             self.hook_resid_mid, self.hook_mlp_out = HookPoint(), HookPoint()
 
     def forward(self, x: torch.Tensor, readout: torch.Tensor | None = None) -> torch.Tensor:
-        x = self.hook_resid_pre(x)
-        attn_out = self.hook_attn_out(self.attn(self.ln1(x), readout))
+        x = self.hook(self.hook_resid_pre, x)
+        attn_out = self.hook(self.hook_attn_out, self.attn(self.ln1(x), readout))
         x = (x if readout is None else take(x, readout)) + attn_out
         if not self.attn_only:
-            x = self.hook_resid_mid(x)
-            x = x + self.hook_mlp_out(self.mlp(self.ln2(x)))
-        return self.hook_resid_post(x)
+            x = self.hook(self.hook_resid_mid, x)
+            x = x + self.hook(self.hook_mlp_out, self.mlp(self.ln2(x)))
+        return self.hook(self.hook_resid_post, x)
 
 
-class Transformer(nn.Module):
-    """Token ids ``(batch, pos)`` → logits ``(batch, pos, d_vocab_out)``.
+class Transformer(StackableModel):
+    """Token ids ``(batch, pos)`` → logits ``(batch, pos, d_vocab_out)``; a stack of ``M`` models
+    (:func:`baselines.stacking.stack_modules`) maps ``(M, batch, pos)`` → ``(M, batch, pos, d_vocab_out)``.
 
     With ``readout`` (batch,) position indices, the last block computes only the query at that
     position of each row and the logits come out as ``(batch, 1, d_vocab_out)``: the same values,
@@ -234,15 +270,15 @@ class Transformer(nn.Module):
         self.b_U = maybe_bias((cfg.d_vocab_out,), cfg.use_bias)
         self.hook_embed, self.hook_pos_embed, self.hook_logits = HookPoint(), HookPoint(), HookPoint()
 
-    def forward(self, tokens: torch.Tensor, readout: torch.Tensor | None = None) -> torch.Tensor:
-        x = self.hook_embed(self.W_E[tokens])
+    def run(self, tokens: torch.Tensor, readout: torch.Tensor | None) -> torch.Tensor:
+        x = self.hook(self.hook_embed, embed(self.lead(self.W_E), tokens))
         if self.cfg.positional == "learned":
             n = tokens.shape[-1]
             if n > self.cfg.n_ctx:
                 raise ValueError(f"sequence length {n} exceeds n_ctx={self.cfg.n_ctx} (learned positions)")
-            x = x + self.hook_pos_embed(self.W_pos[:n])
+            x = x + self.hook(self.hook_pos_embed, self.lead(self.W_pos)[:, :n]).unsqueeze(1)
         for i, block in enumerate(self.blocks):
             x = block(x, readout if i == len(self.blocks) - 1 else None)
         if not self.blocks and readout is not None:
             x = take(x, readout)
-        return self.hook_logits(add_bias(linear(self.ln_final(x), self.W_U), self.b_U))
+        return self.hook(self.hook_logits, linear(self.ln_final(x), self.lead(self.W_U), self.lead(self.b_U)))

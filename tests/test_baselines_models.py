@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from baselines.hooks import hook_points, run_with_cache, run_with_hooks
 from baselines.lstm import LSTM, LSTMConfig
 from baselines.mlp import MLP, MLPConfig
+from baselines.stacking import stack_modules
 from baselines.transformer import Transformer, TransformerConfig
 
 B, POS, VOCAB, OUT = 3, 7, 11, 5
@@ -163,3 +164,69 @@ def test_relative_positions_extend_to_any_length_and_rotary_dim_is_checked():
     assert model(tokens(pos=40)).shape == (B, 40, OUT)  # n_ctx is 16: no learned positions to run out of
     with pytest.raises(ValueError, match="rotary_dim must be even"):
         TransformerConfig(d_vocab=3, d_vocab_out=3, n_ctx=3, d_model=16, positional="rotary", rotary_dim=3)
+
+
+def stack_of(kind: str, seeds: list[int]) -> tuple[list[torch.nn.Module], torch.nn.Module]:
+    """Single models of one architecture (``kind``) with their own seeds, and their stack."""
+    make = {
+        "learned": lambda g: Transformer(TransformerConfig(**ARCH, n_layers=2), g),
+        "rotary": lambda g: Transformer(TransformerConfig(**ARCH, positional="rotary", rotary_dim=4), g),
+        "relative": lambda g: Transformer(
+            TransformerConfig(**ARCH, positional="relative", attn_only=True), g
+        ),
+        "ln": lambda g: Transformer(TransformerConfig(**ARCH, normalization=True, use_bias=False), g),
+        "lstm": lambda g: LSTM(LSTMConfig(d_vocab=VOCAB, d_vocab_out=OUT, d_embed=8, d_hidden=12), g),
+        "gru": lambda g: LSTM(
+            LSTMConfig(d_vocab=VOCAB, d_vocab_out=OUT, d_hidden=12, cell="gru", n_layers=2), g
+        ),
+        "mlp": lambda g: MLP(MLPConfig(d_vocab=VOCAB, d_vocab_out=OUT, n_ctx=POS, n_layers=2, d_mlp=10), g),
+    }[kind]
+    models = [make(torch.Generator().manual_seed(s)) for s in seeds]
+    for m, seed in zip(models, seeds, strict=True):  # relative biases start at zero: make them visible
+        for name, p in m.named_parameters():
+            if name.endswith("W_rel"):
+                with torch.no_grad():
+                    p.normal_(generator=torch.Generator().manual_seed(seed))
+    return models, stack_modules(models)
+
+
+ARCH = dict(d_vocab=VOCAB, d_vocab_out=OUT, n_ctx=16, d_model=16, n_heads=2, d_mlp=24)
+KINDS = ["learned", "rotary", "relative", "ln", "lstm", "gru", "mlp"]
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    seed=st.integers(0, 1000), n_models=st.integers(1, 4), kind=st.sampled_from(KINDS), readout=st.booleans()
+)
+def test_a_stack_computes_what_its_models_compute_alone(seed, n_models, kind, readout):
+    """Each model of a stack, on its own inputs, gives its single model's logits (readout too)."""
+    models, stack = stack_of(kind, [seed + i for i in range(n_models)])
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randint(0, VOCAB, (n_models, B, POS), generator=g)
+    R = torch.randint(0, POS, (n_models, B), generator=g) if readout else None
+    with torch.no_grad():
+        together = stack(X, R)
+        for m, model in enumerate(models):
+            alone = model(X[m], None if R is None else R[m])
+            assert torch.allclose(together[m], alone, atol=1e-5), (kind, m)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 1000), kind=st.sampled_from(KINDS), m=st.integers(0, 2))
+def test_each_model_of_a_stack_gets_the_gradient_of_its_own_loss_only(seed, kind, m):
+    _, stack = stack_of(kind, [seed, seed + 1, seed + 2])
+    X = torch.randint(0, VOCAB, (3, B, POS), generator=torch.Generator().manual_seed(seed))
+    stack(X)[m].square().sum().backward()
+    for name, p in stack.named_parameters():
+        others = torch.cat([p.grad[:m], p.grad[m + 1 :]])
+        assert torch.equal(others, torch.zeros_like(others)), name
+
+
+def test_stack_keeps_parameter_names_and_hooks_see_the_model_axis():
+    models, stack = stack_of("learned", [0, 1, 2])
+    assert [n for n, _ in stack.named_parameters()] == [n for n, _ in models[0].named_parameters()]
+    assert stack.blocks[0].attn.W_Q.shape == (3, *models[0].blocks[0].attn.W_Q.shape)
+    _, cache = run_with_cache(
+        stack, torch.stack([tokens(s) for s in range(3)]), names=["blocks.0.attn.hook_pattern"]
+    )
+    assert cache["blocks.0.attn.hook_pattern"].shape == (3, B, 2, POS, POS)
