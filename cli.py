@@ -281,7 +281,8 @@ def synth(
     examples: str | None = typer.Option(None, "--examples", help="Training examples file (JSON Lines)."),
     test: str | None = typer.Option(None, "--test", help="Test examples file (with --examples)."),
     dsl: str | None = typer.Option(
-        None, "--dsl", help="DSL spec, e.g. arith:p=97 (default: the one that fits the task)."
+        None, "--dsl", help="DSL spec, e.g. arith:p=97 or seq (default: the one that fits the data; missing "
+        "parameters are inferred from it)."
     ),
     n: int = typer.Option(8, "--n", help="Training examples drawn from the task."),
     seed: int = typer.Option(0, "--seed", help="Seed of the training draw (and of the search's hashing)."),
@@ -297,7 +298,7 @@ def synth(
     import json
     import math
 
-    from synth import EnumerativeSynthesizer, default_dsl
+    from synth import EnumerativeSynthesizer, complete_dsl, default_dsl
     from tasks import accuracy, parse_task
     from tasks.examples_file import build_splits, parse_examples
 
@@ -316,12 +317,14 @@ def synth(
             evals |= {name: task.ood_split(name) for name in task.ood_names}
         else:
             if dsl is None:
-                fail("--examples needs --dsl (e.g. --dsl arith:p=97)")
+                fail("--examples needs --dsl (e.g. --dsl arith:p=97, or --dsl seq for token sequences)")
             files = [parse_examples(examples)] + ([parse_examples(test)] if test else [])
-            train, *rest = build_splits(files, names=["train", "test"][: len(files)])
+            # The seq DSL takes token sequences: rows of different lengths are right-padded.
+            sequences = dsl.partition(":")[0] == "seq"
+            train, *rest = build_splits(files, pad=sequences, names=["train", "test"][: len(files)])
             evals = {"test": rest[0]} if rest else {}
         model = EnumerativeSynthesizer(
-            dsl=dsl or default_dsl(train),
+            dsl=complete_dsl(dsl, train) if dsl else default_dsl(train),
             weights=_parse_weights(weights),
             max_bits=max_bits,
             max_candidates=max_candidates,

@@ -136,6 +136,12 @@ class DSL(ABC):
         """``n`` random input rows (like ``X``); used as unlabeled probes. Optional."""
         raise NotImplementedError(f"the {self.family} DSL cannot sample inputs; pass X_unlabeled")
 
+    @classmethod
+    def params_for(cls, split: Split) -> dict[str, str]:
+        """Parameters inferred from the data of ``split`` (spec text), for :func:`complete_dsl`;
+        none by default."""
+        return {}
+
     def probe_inputs(self, X: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` random input rows shaped like the rows of ``X`` (the posterior's unlabeled probes);
         by default :meth:`sample_inputs`. A DSL whose rows vary in width (sequences) overrides it."""
@@ -170,18 +176,14 @@ def parse_dsl(spec: str | DSL) -> DSL:
 
 
 def complete_dsl(spec: str, split: Split) -> str:
-    """``spec`` with the parameters it leaves out taken from the data of ``split`` (what a guesser of
-    the same family proposes): ``seq`` becomes ``seq:d_vocab=3,pad=2``, and ``seq:out=int`` keeps
-    its ``out``. A spec naming every parameter, or one no guesser of its family fits, is unchanged."""
+    """``spec`` with the parameters it leaves out inferred from the data of ``split`` (the DSL's
+    :meth:`DSL.params_for`): ``seq`` becomes ``seq:d_vocab=3,pad=2,out=auto``; parameters the spec
+    names are kept. SpecError for an unknown family or parameter."""
     family, params = split_spec(spec)
-    for guess in _GUESSERS:
-        proposed = guess(split)
-        if proposed is None:
-            continue
-        their_family, their_params = split_spec(proposed)
-        if their_family == family:
-            return format_spec(build(DSLS[family], family, their_params | params)) if family in DSLS else spec
-    return spec
+    if family not in DSLS:
+        raise SpecError(f"unknown DSL {family!r}; accepted: {', '.join(sorted(DSLS))}")
+    cls = DSLS[family]
+    return format_spec(build(cls, family, cls.params_for(split) | params))
 
 
 def default_dsl(split: Split) -> str:

@@ -38,7 +38,7 @@ from functools import cached_property, partial
 import numpy as np
 
 from synth import seq_ops as ops
-from synth.dsl import DSL, Target, register_dsl, register_guesser
+from synth.dsl import DSL, Target, complete_dsl, register_dsl, register_guesser
 from synth.program import Env
 from synth.types import Primitive, Type
 from tasks.base import SpecError, Split
@@ -57,13 +57,16 @@ NUM = Type("num", np.int16)
 REFERENCES = {
     "dyck1": "both(all(ge0(tally(is(tokens, tok0)))), last(eq0(tally(is(tokens, tok0)))))",
     "induction": "recent(sel_tok(prev(tokens), tokens), tokens)",
-    # Depth D after each token; the matched opener of a closer at i is the most recent j <= i whose
-    # depth before it (shift D) equals D_i; a closer ) must not close [ and ] must not close (.
+    # D: depth after each token (O: opener). M: the matched opener of a closer at i, the token at the
+    # most recent j <= i whose depth before it (shift D) equals D_i. Balanced: depth 0 at the end, and
+    # at every closer the matched opener is its partner (an unmatched closer matches nothing).
     "dyck2": (
-        "both(both(all(ge0({D})), last(eq0({D}))), negate(any(or("
-        "and(is({M}, tok0), is(tokens, tok3)), and(is({M}, tok2), is(tokens, tok1))))))"
-    ).replace("{M}", "recent(sel_eq(shift({D}), {D}), tokens)")
-    .replace("{D}", "tally(or(is(tokens, tok0), is(tokens, tok2)))"),
+        "both(last(eq0({D})), all(or({O}, or(and(is(tokens, tok1), is({M}, tok0)), "
+        "and(is(tokens, tok3), is({M}, tok2))))))"
+    )
+    .replace("{M}", "recent(sel_eq(shift({D}), {D}), tokens)")
+    .replace("{D}", "tally({O})")
+    .replace("{O}", "or(is(tokens, tok0), is(tokens, tok2))"),
 }
 
 
@@ -85,7 +88,9 @@ class SeqDSL(DSL):
                 "pass it, e.g. seq:d_vocab=3,pad=2 (dlps synth infers both from the data)"
             )
         if not -1 <= self.pad < self.d_vocab:
-            raise SpecError(f"seq: pad={self.pad} must be a token id in [0, d_vocab) or -1 (no padding)")
+            raise SpecError(
+                f"seq: pad={self.pad} must be a token id in [0, d_vocab={self.d_vocab}) or -1 (no padding)"
+            )
         if self.out not in OUTPUTS:
             raise SpecError(f"seq: unknown out={self.out!r}; accepted: {', '.join(OUTPUTS)}")
         if self.pad >= 0 and self.d_vocab == 1:
@@ -243,11 +248,17 @@ class SeqDSL(DSL):
         """Program values back to int64 labels; positions without a value (padding, 'no token')
         become -1 (``tasks.UNSCORED``)."""
         values = np.asarray(values)
+        wide = values.astype(np.int64)
         if values.dtype == self.tok_dtype and values.dtype.kind == "u":
-            return np.where(values >= self.none, -1, values).astype(np.int64)
-        if values.dtype == np.int16:
-            return np.where(values == ops.INT_PAD, -1, values).astype(np.int64)
-        return values.astype(np.int64)
+            wide[values >= self.none] = -1
+        elif values.dtype == np.int16:
+            wide[values == ops.INT_PAD] = -1
+        return wide
+
+    @classmethod
+    def params_for(cls, split: Split) -> dict[str, str]:
+        """The vocabulary size and pad id of ``split`` (its token ids lie in [0, d_vocab))."""
+        return {"d_vocab": str(split.d_vocab), "pad": str(-1 if split.pad_id is None else split.pad_id)}
 
     def probe_inputs(self, X: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
         """Random token sequences with the lengths and width of the rows of ``X``."""
@@ -259,15 +270,10 @@ class SeqDSL(DSL):
         return np.where(live, tokens, max(self.pad, 0)).astype(np.int64)
 
 
-def seq_spec(split: Split) -> str:
-    """The seq DSL spec for the data of ``split``."""
-    return f"seq:d_vocab={split.d_vocab},pad={-1 if split.pad_id is None else split.pad_id}"
-
-
 @register_guesser
 def _guess_seq(split: Split) -> str | None:
     """Token sequences: padded rows, per-position targets, or columns named t0, t1, ..."""
     tokens = bool(split.columns) and all(c == f"t{i}" for i, c in enumerate(split.columns))
     if split.per_position or split.pad_id is not None or tokens:
-        return seq_spec(split)
+        return complete_dsl("seq", split)
     return None
