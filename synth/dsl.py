@@ -27,7 +27,9 @@ How to add a DSL (one small module, e.g. ``synth/dsl_seq.py``, imported in ``syn
    back to integer labels of the task's shape). Optionally ``sample_inputs(n, rng)`` (random
    inputs, used as unlabeled probes by the posterior predictive).
 5. **Default for data.** Optionally register a guesser with :func:`register_guesser`: given a
-   split it returns a spec (or None) so ``dlps synth`` picks the DSL when none is given.
+   split it returns a spec (or None) so ``dlps synth`` picks the DSL when none is given; and
+   override :meth:`DSL.params_for` so that a spec that leaves parameters out (``--dsl seq``) gets
+   them from the data (:func:`complete_dsl`).
 
 Sequence-valued types need nothing special from the enumerator: the bank stores values of any
 trailing shape as rows (``n * L`` entries for a sequence type), hashes and compares whole rows,
