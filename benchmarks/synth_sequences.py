@@ -1,6 +1,6 @@
 """The synthesizer's sequence DSL on bracket matching and induction copying.
 
-    nice -n 10 taskset -c 0 python benchmarks/synth_sequences.py              # everything (~15 min)
+    nice -n 10 taskset -c 0 python benchmarks/synth_sequences.py              # everything (a few minutes)
     nice -n 10 taskset -c 0 python benchmarks/synth_sequences.py --parts main --dyck2-seconds 60
 
 Parts:
@@ -10,8 +10,8 @@ Parts:
    candidates tried, seconds, why the search stopped, and accuracy on the test split and on every
    out-of-distribution split. For brackets also ``exhaustive``: agreement with the true language on
    every string of up to ``--exhaustive`` tokens (a check beyond the task's distribution, whose
-   negatives are hard but not arbitrary). Dyck-2 runs under a time limit (``--dyck2-seconds``) and
-   reports the bits the search completed before it stopped.
+   negatives are hard but not arbitrary). Dyck-2 reports the bits the search completed before its
+   budget stopped it (a time limit, ``--dyck2-seconds``, and the bank's memory cap, ``--dyck2-mb``).
 2. **grid**: the synthesizer's cells of the ``quick`` grid preset (Dyck-1 at n = 2..512, induction
    at n = 8..2048, seeds 0, 1, 2) with the learner's defaults: seconds and candidates per cell, and
    for n >= 128 the same search on all n examples at once (``subset=None``) for comparison.
@@ -80,13 +80,13 @@ def reference_bits(model: EnumerativeSynthesizer, name: str) -> float:
     return Prior(model.dsl_.primitives).program_bits(model.dsl_.parse(REFERENCES[name]))
 
 
-def main_part(n: int, dyck2_seconds: float, max_len: int) -> None:
+def main_part(n: int, dyck2_seconds: float, dyck2_mb: float, max_len: int) -> None:
     print(f"## main: MAP program from n={n} training sequences (seed 0); {load()}\n")
     rows = [
         ("Dyck-1", DYCK1, "dyck1", {"time_limit": 60.0}, 1),
         ("induction", INDUCTION, "induction", {"time_limit": 60.0}, 0),
         ("induction (quick)", QUICK_INDUCTION, "induction", {"time_limit": 60.0}, 0),
-        ("Dyck-2", DYCK2, "dyck2", {"time_limit": dyck2_seconds}, 2),
+        ("Dyck-2", DYCK2, "dyck2", {"time_limit": dyck2_seconds, "max_bank_mb": dyck2_mb}, 2),
     ]
     print("| task | program | bits | reference bits | candidates | kept | seconds | stop | bits reached "
           "| train | test | OOD | exhaustive |")
@@ -138,13 +138,14 @@ def main() -> None:
     ap.add_argument("--parts", default="main,grid", help="comma-separated: main, grid")
     ap.add_argument("--n", type=int, default=32, help="training sequences in the main part")
     ap.add_argument("--dyck2-seconds", type=float, default=600.0, help="time limit of the Dyck-2 search")
+    ap.add_argument("--dyck2-mb", type=float, default=1024.0, help="bank memory cap of the Dyck-2 search")
     ap.add_argument("--exhaustive", type=int, default=14, help="longest string of the exhaustive check")
     ap.add_argument("--seeds", default="0,1,2", help="seeds of the grid part")
     args = ap.parse_args()
     parts = set(args.parts.split(","))
     print(f"# synth_sequences: {time.strftime('%Y-%m-%d %H:%M')}; {load()}\n")
     if "main" in parts:
-        main_part(args.n, args.dyck2_seconds, args.exhaustive)
+        main_part(args.n, args.dyck2_seconds, args.dyck2_mb, args.exhaustive)
     if "grid" in parts:
         grid_part(tuple(int(s) for s in args.seeds.split(",")))
 
