@@ -183,7 +183,7 @@ def _fit_many_networks(build_: Callable[[str, Task, int], Any]):
 #: ``random_state``, which comes from the cell's seed, are left out).
 _SYNTH_PARAMS: dict[str, type] = {
     "dsl": str, "max_bits": float, "max_candidates": int, "time_limit": float, "max_bank_mb": float,
-    "posterior": bool, "posterior_bits": float, "n_probe": int,
+    "posterior": bool, "posterior_bits": float, "n_probe": int, "subset": int,
 }
 
 
