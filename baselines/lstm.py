@@ -77,10 +77,9 @@ class Recurrent(Stackable):
         hs, cs = [], []
         for x_t in inputs:
             if self.cell == "lstm":
-                gates = torch.baddbmm(x_t, h, W_hh)
-                i, f, _, o = torch.sigmoid(gates).chunk(4, dim=-1)  # one call; g's sigmoid goes unused
-                c = f * c + i * torch.tanh(gates[..., 2 * d : 3 * d])
-                h = o * torch.tanh(c)
+                i, f, g, o = torch.baddbmm(x_t, h, W_hh).chunk(4, dim=-1)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                h = torch.sigmoid(o) * torch.tanh(c)
                 cs.append(c)
             else:
                 xr, xz, xn = x_t.chunk(3, dim=-1)

@@ -25,8 +25,10 @@ from typing import Protocol
 import numpy as np
 import torch
 
-#: Evaluation runs in chunks of about this many activation floats (bounds memory on big eval sets).
-EVAL_BUDGET = 2**25
+#: Evaluation runs in chunks of about this many activation floats: bounds memory on big eval sets,
+#: and chunks that stay near the cache run faster (a stack of 15 modular transformers: 3.8 µs a
+#: test row at 2**23, 5.1 µs at 2**25, 6 µs at 2**19 where per-op costs take over).
+EVAL_BUDGET = 2**23
 STOP_MODES = ("none", "train", "validation")
 
 

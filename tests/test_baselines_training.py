@@ -95,6 +95,39 @@ def test_batched_training_matches_one_by_one(name, batch_size):
         assert np.array_equal(fitted.predict(test[0]), alone.predict(test[0]))
 
 
+@pytest.mark.parametrize(
+    "name, settings",
+    [
+        ("transformer", dict(n_layers=2, positional="relative", normalization=True)),
+        ("transformer", dict(positional="rotary", attn_only=True)),
+        ("lstm", dict(cell="gru")),
+        ("lstm", {}),
+    ],
+)
+@pytest.mark.parametrize("per_position", [False, True])
+def test_batched_sequences_match_one_by_one(name, settings, per_position):
+    """Padded rows read out at the separator, or per-position targets with unscored entries, in
+    stacks of different training sizes (padding rows of the stack are unscored)."""
+    rng = np.random.default_rng(1)
+    lengths = rng.integers(1, 7, size=24)
+    X = np.full((24, 6), 4)
+    for i, n in enumerate(lengths):
+        X[i, :n] = rng.integers(0, 4, size=n)
+    if per_position:
+        y = np.where(X != 4, (X + np.arange(6)) % 3, -1)
+    else:
+        y = X[np.arange(24), lengths - 1]
+    kw = dict(steps=20, pad_id=4, d_vocab=5, n_classes=4, batch_size=8) | settings
+    sets, seeds = [(X[:6], y[:6]), (X[:10], y[:10]), (X, y)], [0, 7, 2]
+    together = fit_many(LEARNERS[name](**kw), sets, seeds)
+    for (Xs, ys), seed, fitted in zip(sets, seeds, together, strict=True):
+        alone = LEARNERS[name](random_state=seed, **kw).fit(Xs, ys)
+        for key, value in alone.model_.state_dict().items():
+            assert torch.allclose(fitted.model_.state_dict()[key], value, atol=1e-4), key
+        assert np.allclose(fitted.history_["train_loss"], alone.history_["train_loss"], atol=1e-5)
+        assert np.array_equal(fitted.predict(X), alone.predict(X))
+
+
 def test_eval_sets_are_logged_but_never_change_training():
     X, y = random_set(20)
     Xt, yt = random_set(30, seed=1)
