@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tasks import (
@@ -100,8 +100,9 @@ def pad_not_in(x, pad_id) -> bool:
 @TMP
 @given(split=st.one_of(task_splits, made_splits().filter(len)))
 def test_inferred_read_back_is_exact_when_nothing_is_padded(split, tmp_path):
-    if split.pad_id is not None:
-        return
+    # Without hints the reader infers n_classes from the labels, so it needs at least one scored one
+    # (a file whose every y is null is rejected: see the bad-file tests).
+    assume(split.pad_id is None and (split.mask is None or split.mask.any()))
     path = tmp_path / "split.jsonl"
     write_examples(split, path)
     _same(read_examples(path), split)
