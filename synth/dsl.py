@@ -65,23 +65,23 @@ class Target:
         if self.mask is not None and self.mask.shape != self.values.shape:
             raise ValueError(f"target mask shape {self.mask.shape} differs from values {self.values.shape}")
 
-    def consistent(self, values: np.ndarray) -> np.ndarray:
-        """Per row of ``values`` (shape ``(m, n, ...)``): does it match the target?"""
+    def _matches(self, values: np.ndarray) -> np.ndarray:
+        """Per row of ``values`` (shape ``(m, n, ...)``), the scored entries: equal to the target?"""
         flat = values.reshape(len(values), -1)
         want = self.values.reshape(-1)
         if self.mask is None:
-            return (flat == want).all(axis=1)
+            return flat == want
         m = self.mask.reshape(-1)
-        return (flat[:, m] == want[m]).all(axis=1)
+        return flat[:, m] == want[m]
+
+    def consistent(self, values: np.ndarray) -> np.ndarray:
+        """Per row of ``values`` (shape ``(m, n, ...)``): does it match the target?"""
+        return self._matches(values).all(axis=1)
 
     def score(self, values: np.ndarray) -> np.ndarray:
         """Per row of ``values``: the share of scored entries that match (training accuracy)."""
-        flat = values.reshape(len(values), -1)
-        want = self.values.reshape(-1)
-        if self.mask is None:
-            return (flat == want).mean(axis=1)
-        m = self.mask.reshape(-1)
-        return (flat[:, m] == want[m]).mean(axis=1) if m.any() else np.ones(len(flat))
+        matches = self._matches(values)
+        return matches.mean(axis=1) if matches.shape[1] else np.ones(len(matches))
 
 
 class DSL(ABC):
