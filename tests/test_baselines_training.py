@@ -226,3 +226,19 @@ def test_stack_plan_is_a_partition_no_costlier_than_all_apart_or_all_together(si
     assert cost(stacks) <= cost([[i] for i in range(len(sizes))])
     if cap is None:
         assert cost(stacks) <= cost([list(range(len(sizes)))])
+
+
+def test_evaluation_in_small_chunks_gives_the_same_history(monkeypatch):
+    """Training-set and eval-set scores do not depend on how evaluation is chunked (a stack of
+    models with different training sizes, one row per model per chunk)."""
+    import baselines.training as training
+
+    template = LEARNERS["transformer"](steps=5, d_vocab=7, n_classes=4)
+    X, y = random_set(30)
+    sets, seeds, test = [(X[:3], y[:3]), (X[:12], y[:12]), (X, y)], [0, 1, 2], random_set(17, seed=5)
+    whole = fit_many(template, sets, seeds, eval_sets={"test": test})
+    monkeypatch.setattr(training, "EVAL_BUDGET", 1)  # one row per model per chunk
+    chunked = fit_many(template, sets, seeds, eval_sets={"test": test})
+    for a, b in zip(whole, chunked, strict=True):
+        for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
+            assert np.allclose(a.history_[key], b.history_[key], atol=1e-6), key
