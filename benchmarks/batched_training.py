@@ -89,6 +89,8 @@ def main() -> None:
         "--eval-points", type=int, default=5, help="test-set evaluations per model (cost the same either way)"
     )
     args = ap.parse_args()
+    if args.repeats < 1:
+        ap.error(f"--repeats must be at least 1, got {args.repeats}")
     limit_threads(args.threads)
     task = parse_task(args.task)
     groups = [[int(s) for s in group.split(",")] for group in args.sizes.split(";") if group.strip()]

@@ -9,6 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import baselines.training as training
 from baselines import LSTMLearner, MLPLearner, TransformerLearner, fit_many
 from baselines.batched import OVERHEAD_ROWS, plan_stacks
 from baselines.training import eval_schedule, first_step, masked_stats
@@ -231,8 +232,6 @@ def test_stack_plan_is_a_partition_no_costlier_than_all_apart_or_all_together(si
 def test_evaluation_in_small_chunks_gives_the_same_history(monkeypatch):
     """Training-set and eval-set scores do not depend on how evaluation is chunked (a stack of
     models with different training sizes, one row per model per chunk)."""
-    import baselines.training as training
-
     template = LEARNERS["transformer"](steps=5, d_vocab=7, n_classes=4)
     X, y = random_set(30)
     sets, seeds, test = [(X[:3], y[:3]), (X[:12], y[:12]), (X, y)], [0, 1, 2], random_set(17, seed=5)
