@@ -1,0 +1,205 @@
+"""The Fourier view of modular arithmetic (Nanda et al. 2023): basis, key frequencies, restricted logits.
+
+Everything here is a function of plain arrays over the p² input pairs ``(a, b)`` in row-major order (row
+``a * p + b``), so that it checks the same way on a hand-built network and a trained one:
+
+* :func:`fourier_basis`: a constant row 1/√p, then cos/sin(2πkx/p) for k = 1..(p−1)/2, each normalized
+  (orthonormal for odd p);
+* :func:`frequency_terms` / :func:`neuron_frequencies` / :func:`key_frequencies`: per neuron and frequency k
+  the share of its (mean-centred) variance in the 2-D terms {const, cos k, sin k} × {const, cos k, sin k};
+  a neuron's frequency is the argmax, the key frequencies are the distinct winners (no threshold);
+* :func:`embedding_spectrum`: each frequency's share of the embedding's squared norm;
+* :func:`logit_measures`: restricted logits (only the projections on cos/sin(w(a±b)) for key w, plus the
+  mean over inputs) and excluded logits (those projections removed), with their losses and accuracies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+#: Sign of b in the argument w(a ± b) that the logits of each covered operation are built from.
+OP_SIGN = {"x+y": 1, "x-y": -1}
+
+
+def n_frequencies(p: int) -> int:
+    """The number of non-constant frequencies over Z_p for odd p: (p − 1) / 2."""
+    if p < 3 or p % 2 == 0:
+        raise ValueError(f"the Fourier basis here needs an odd modulus p >= 3, got {p}")
+    return (p - 1) // 2
+
+
+def fourier_basis(p: int) -> np.ndarray:
+    """The orthonormal Fourier basis over Z_p as rows (p, p): const, cos 1, sin 1, ..., cos K, sin K."""
+    K = n_frequencies(p)
+    x = np.arange(p)
+    k = np.arange(1, K + 1)[:, None]
+    rows = np.empty((p, p))
+    rows[0] = 1.0
+    rows[1::2] = np.cos(2 * np.pi * k * x / p)
+    rows[2::2] = np.sin(2 * np.pi * k * x / p)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def basis_labels(p: int) -> list[str]:
+    """Names of :func:`fourier_basis`'s rows: ``const``, ``cos 1``, ``sin 1``, ..."""
+    return ["const"] + [f"{f} {k}" for k in range(1, n_frequencies(p) + 1) for f in ("cos", "sin")]
+
+
+def basis_frequencies(p: int) -> np.ndarray:
+    """The frequency of each row of :func:`fourier_basis` (0 for the constant)."""
+    return np.concatenate([[0], np.repeat(np.arange(1, n_frequencies(p) + 1), 2)])
+
+
+def frequency_terms(acts: np.ndarray, p: int) -> np.ndarray:
+    """The 2-D Fourier coefficients of each (mean-centred) column of ``acts`` (p², N) that belong to each
+    frequency: (K, 8, N), frequency k + 1 at index k.
+
+    Frequency k's terms are the products of {const, cos k, sin k} on the a axis with the same on the b
+    axis, less const × const (zero once centred): 8 coefficients. They are linear in ``acts``, so a
+    rotation of neuron space rotates them alike (which :mod:`mechanisms.structure` relies on); their
+    squares summed over the 8 give the variance (times p²) in frequency k.
+    """
+    K = n_frequencies(p)
+    if acts.ndim != 2 or acts.shape[0] != p * p:
+        raise ValueError(f"acts must have shape (p², N) = ({p * p}, N), got {acts.shape}")
+    B = fourier_basis(p)
+    X = (acts - acts.mean(axis=0)).reshape(p, p, -1)
+    F = np.einsum("ia,jb,abn->ijn", B, B, X, optimize=True)  # (p, p, N): rows over a, columns over b
+    c, s = np.arange(1, 2 * K, 2), np.arange(2, 2 * K + 1, 2)
+    return np.stack(
+        [F[0, c], F[0, s], F[c, 0], F[s, 0], F[c, c], F[c, s], F[s, c], F[s, s]], axis=1
+    )  # each F[...] is (K, N)
+
+
+def frequency_variance(acts: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's variance in each frequency's terms (K, N) and its total variance (N,) (both × p²)."""
+    terms = frequency_terms(acts, p)
+    total = ((acts - acts.mean(axis=0)) ** 2).sum(axis=0)
+    return (terms**2).sum(axis=1), total
+
+
+def variance_shares(power: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """``power`` (K, N) as shares of ``total`` (N,) (see :func:`frequency_variance`); 0 where a column has
+    no variance at all."""
+    scale = np.where(total > 0, total, 1.0)
+    return np.where(total > 0, power / scale, 0.0)
+
+
+def neuron_frequencies(acts: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each neuron's best frequency (N,) (1..K) and the share of its variance in that frequency (N,)."""
+    power, total = frequency_variance(acts, p)
+    shares = variance_shares(power, total)
+    best = shares.argmax(axis=0)
+    return best + 1, shares[best, np.arange(shares.shape[1])]
+
+
+def key_frequencies(acts: np.ndarray, p: int, alive: np.ndarray | None = None) -> list[int]:
+    """The distinct best frequencies of the ``alive`` neurons (all by default), ascending."""
+    best, _ = neuron_frequencies(acts, p)
+    if alive is not None:
+        best = best[alive]
+    return sorted(int(k) for k in np.unique(best))
+
+
+def key_variance_share(
+    acts: np.ndarray, p: int, freqs: Sequence[int], alive: np.ndarray | None = None
+) -> float:
+    """The share of the (alive) neurons' summed variance that lies in the terms of the frequencies ``freqs``.
+
+    Frequency blocks overlap only at const × const, which centring zeroes, so their variances add.
+    """
+    power, total = frequency_variance(acts if alive is None else acts[:, alive], p)
+    denom = total.sum()
+    return float(power[np.asarray(freqs, dtype=int) - 1].sum() / denom) if denom > 0 and len(freqs) else 0.0
+
+
+def embedding_spectrum(W_E: np.ndarray, p: int) -> np.ndarray:
+    """The share of the embedding's squared norm in each frequency (K + 1,): index 0 the constant, k the
+    pair cos k, sin k. ``W_E`` (p, d): the embedding rows of the p operand tokens."""
+    if W_E.shape[0] != p:
+        raise ValueError(f"W_E must hold the p={p} operand rows, got {W_E.shape}")
+    coef = fourier_basis(p) @ W_E  # (p, d)
+    power = (coef**2).sum(axis=1)
+    freq = basis_frequencies(p)
+    per_freq = np.bincount(freq, weights=power, minlength=n_frequencies(p) + 1)
+    total = power.sum()
+    return per_freq / total if total > 0 else per_freq
+
+
+def embedding_key_share(W_E: np.ndarray, p: int, freqs: Sequence[int]) -> float:
+    """The share of the embedding's squared norm in the frequencies ``freqs``."""
+    return float(embedding_spectrum(W_E, p)[np.asarray(freqs, dtype=int)].sum()) if len(freqs) else 0.0
+
+
+def key_directions(p: int, freqs: Sequence[int], op: str = "x+y") -> np.ndarray:
+    """Orthonormal directions in input space (2 |freqs|, p²): cos(w(a ± b)), sin(w(a ± b)) per key w, with
+    ± the operation's sign (:data:`OP_SIGN`)."""
+    if op not in OP_SIGN:
+        raise ValueError(f"key directions are defined for ops {', '.join(OP_SIGN)}, got {op!r}")
+    K = n_frequencies(p)
+    w = np.asarray(freqs, dtype=int)
+    if np.any((w < 1) | (w > K)) or len(set(w.tolist())) != len(w):
+        raise ValueError(f"frequencies must be distinct and in 1..{K}, got {list(freqs)}")
+    a, b = np.divmod(np.arange(p * p), p)
+    angle = 2 * np.pi * w[:, None] * ((a + OP_SIGN[op] * b) % p) / p  # (|freqs|, p²)
+    dirs = np.stack([np.cos(angle), np.sin(angle)], axis=1).reshape(2 * len(w), p * p)
+    # Each has squared norm p²/2 for w != 0 (p odd), and distinct w are orthogonal.
+    return dirs / np.sqrt(p * p / 2)
+
+
+def split_logits(
+    logits: np.ndarray, p: int, freqs: Sequence[int], op: str = "x+y"
+) -> tuple[np.ndarray, np.ndarray]:
+    """``logits`` (p², C) as ``(key, rest)``: the projection on :func:`key_directions` and what is left;
+    ``key + rest == logits``."""
+    if logits.shape[0] != p * p:
+        raise ValueError(f"logits must hold all p² = {p * p} pairs as rows, got {logits.shape}")
+    U = key_directions(p, freqs, op)
+    key = U.T @ (U @ logits)
+    return key, logits - key
+
+
+def restricted_logits(logits: np.ndarray, p: int, freqs: Sequence[int], op: str = "x+y") -> np.ndarray:
+    """Only the key-frequency part of the logits, plus each class's mean logit over the inputs (the key
+    directions are orthogonal to the constant, so this is the mean of what was removed)."""
+    return split_logits(logits, p, freqs, op)[0] + logits.mean(axis=0, keepdims=True)
+
+
+def excluded_logits(logits: np.ndarray, p: int, freqs: Sequence[int], op: str = "x+y") -> np.ndarray:
+    """The logits with their key-frequency part removed."""
+    return split_logits(logits, p, freqs, op)[1]
+
+
+def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Mean cross-entropy, in float64 (late in grokking the loss falls below float32's resolution)."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return float(-logp[np.arange(len(labels)), labels].mean())
+
+
+def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    return float((logits.argmax(axis=1) == labels).mean())
+
+
+def logit_measures(
+    logits: np.ndarray, labels: np.ndarray, train_rows: np.ndarray, p: int, freqs: Sequence[int], op: str
+) -> dict[str, float]:
+    """Nanda et al.'s logit measures from the logits over all p² pairs (``labels`` (p²,)).
+
+    ``loss``/``accuracy``: the full logits on all pairs; ``restricted_*``: :func:`restricted_logits` on all
+    pairs (as Nanda et al. evaluate it); ``excluded_*``: :func:`excluded_logits` on the training pairs
+    ``train_rows`` (indices a * p + b), where a network that memorizes keeps a low loss without the circuit.
+    """
+    key, rest = split_logits(logits, p, freqs, op)
+    restricted = key + logits.mean(axis=0, keepdims=True)
+    return {
+        "loss": cross_entropy(logits, labels),
+        "accuracy": accuracy(logits, labels),
+        "restricted_loss": cross_entropy(restricted, labels),
+        "restricted_accuracy": accuracy(restricted, labels),
+        "excluded_loss": cross_entropy(rest[train_rows], labels[train_rows]),
+        "excluded_accuracy": accuracy(rest[train_rows], labels[train_rows]),
+    }
