@@ -1,4 +1,5 @@
-"""Metrics over stored cells: learning curves with confidence bands, n@99, area under the curve.
+"""Metrics over stored cells: learning curves with confidence bands, n@99, area under the curve, and
+the most frequent short text (a mechanism summary) at each size.
 
 All functions are pure and take plain numbers, so the properties are easy to test.
 """
@@ -9,6 +10,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -85,3 +87,51 @@ def most_frequent(programs: Sequence[tuple[str, float | None]]) -> tuple[str, fl
     bits = {program: b for program, b in programs if program}
     best = min(counts, key=lambda p: (-counts[p], bits[p] if bits[p] is not None else math.inf, p))
     return best, bits[best], counts[best]
+
+
+@dataclass(frozen=True)
+class TextPoint:
+    """What most cells of one size say in words (e.g. a mechanism summary ``"k=4,17 r=1.00"``):
+    the most frequent text, how many of the size's ``seeds`` cells said it, and the mean over those
+    cells of each number stored beside it."""
+
+    n: int
+    text: str | None
+    count: int
+    seeds: int
+    numbers: dict[str, float]
+
+
+def most_frequent_text(texts: Sequence[str | None]) -> tuple[str, int] | None:
+    """The most frequent non-empty text and its count; ties go to the shorter, then alphabetical."""
+    counts = Counter(text for text in texts if text)
+    if not counts:
+        return None
+    best = min(counts, key=lambda text: (-counts[text], len(text), text))
+    return best, counts[best]
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def text_curve(by_n: dict[int, Sequence[dict[str, Any] | str | None]]) -> list[TextPoint]:
+    """Per size, sorted by n, the most frequent ``"text"`` of the entries (a dict with a ``"text"``
+    and numbers, a bare text, or None for a cell that has none) and the mean of each finite number
+    (booleans are not numbers here); sizes where no cell has an entry are left out."""
+    points = []
+    for n in sorted(by_n):
+        entries = [e for e in by_n[n] if e is not None]
+        if not entries:
+            continue
+        texts = [e if isinstance(e, str) else e.get("text") for e in entries]
+        numbers: dict[str, list[float]] = {}
+        for entry in entries:
+            if isinstance(entry, dict):
+                for name, value in entry.items():
+                    if _finite_number(value):
+                        numbers.setdefault(name, []).append(float(value))
+        mode = most_frequent_text([t if isinstance(t, str) else None for t in texts])
+        points.append(TextPoint(n, mode[0] if mode else None, mode[1] if mode else 0, len(by_n[n]),
+                                {name: float(np.mean(values)) for name, values in sorted(numbers.items())}))
+    return points

@@ -3,6 +3,7 @@ with its 95% CI band over seeds, and each out-of-distribution split dashed in th
 
 from __future__ import annotations
 
+import hashlib
 import re
 import textwrap
 from collections.abc import Sequence
@@ -13,9 +14,19 @@ from compare.tables import Summary
 _OOD_STYLES = ("--", ":", "-.")
 
 
+#: Characters of a task spec kept in its file name, and the most of them kept: with the hash and
+#: ``.png`` a name stays far below the 255 bytes most file systems allow.
+_SLUG_CHARACTERS = r"[^A-Za-z0-9=+.-]+"
+_SLUG_LENGTH = 100
+
+
 def file_name(task: str) -> str:
-    """A file name for a task spec (characters outside ``[A-Za-z0-9=+.-]`` become ``_``)."""
-    return re.sub(r"[^A-Za-z0-9=+.-]+", "_", task).strip("_") + ".png"
+    """A file name for a task spec: a readable slug (characters outside ``[A-Za-z0-9=+.-]`` become
+    ``_``, cut to 100) and a hash of the whole spec, so that specs differing only where the slug
+    cannot tell (``x*y`` and ``x/y``), or past its end, get different files."""
+    slug = re.sub(_SLUG_CHARACTERS, "_", task).strip("_")[:_SLUG_LENGTH].strip("_.") or "task"
+    digest = hashlib.sha256(task.encode()).hexdigest()[:10]
+    return f"{slug}-{digest}.png"
 
 
 def plot_summaries(summaries: Sequence[Summary], out: str | Path) -> list[Path]:

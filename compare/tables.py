@@ -1,8 +1,14 @@
 """Summaries of a store per task × method, rendered as rich, Markdown, CSV, LaTeX or JSON.
 
 Per task and method: accuracy at each n (mean ± 95% CI over seeds), n@99, the area under the
-learning curve on a log-n axis, OOD accuracy at the largest n, and the most frequent program with its
-bits (synthesizer). Failed cells are left out of every figure and counted.
+learning curve on a log-n axis, OOD accuracy at the largest n, the most frequent program with its
+bits (synthesizer), and the most frequent mechanism summary at each n (where a cell stored one in
+``metrics["mechanism"]``). Failed cells are left out of every figure and counted.
+
+Each column is declared once, in :data:`COLUMNS` (table header, CSV/JSON keys, how it is computed
+from a :class:`Summary`); every renderer iterates that list, so a new column is one declaration.
+The tables for people (rich, Markdown, LaTeX) show a column only where it has something to show;
+CSV and JSON always carry every column, so their schema does not depend on the data.
 """
 
 from __future__ import annotations
@@ -11,11 +17,12 @@ import csv
 import io
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from typing import Any
 
-from compare.metrics import Point, area_under_curve, curve, most_frequent, n_at
+from compare.metrics import Point, TextPoint, area_under_curve, curve, most_frequent, n_at, text_curve
 from compare.store import Row
 from tasks.spec import split_spec
 
@@ -38,6 +45,7 @@ class Summary:
     cells: int
     failed: int
     errors: list[str] = field(default_factory=list)
+    mechanism: list[TextPoint] = field(default_factory=list)
 
 
 def matches(value: str, patterns: Sequence[str]) -> bool:
@@ -63,10 +71,12 @@ def summarize(rows: Iterable[Row], tasks: Sequence[str] = (), methods: Sequence[
         ok = [row for row in group if row.result.status == "ok"]
         by_n: dict[int, list[float]] = {}
         ood_by_n: dict[str, dict[int, list[float]]] = {}
+        mechanism_by_n: dict[int, list[Any]] = {}
         for row in ok:
             by_n.setdefault(row.cell.n, []).append(row.result.test_accuracy)
             for name, value in row.result.ood.items():
                 ood_by_n.setdefault(name, {}).setdefault(row.cell.n, []).append(value)
+            mechanism_by_n.setdefault(row.cell.n, []).append(row.result.metrics.get("mechanism"))
         points = curve(by_n)
         ood_curves = {name: curve(values) for name, values in sorted(ood_by_n.items())}
         errors = sorted({row.result.error or "" for row in group if row.result.status != "ok"})
@@ -76,6 +86,7 @@ def summarize(rows: Iterable[Row], tasks: Sequence[str] = (), methods: Sequence[
             ood={name: c[-1] for name, c in ood_curves.items() if c}, ood_curves=ood_curves,
             program=most_frequent([(r.result.program, r.result.bits) for r in ok]),
             cells=len(group), failed=len(group) - len(ok), errors=errors,
+            mechanism=text_curve(mechanism_by_n),
         ))
     return out
 
@@ -99,18 +110,48 @@ def _labels(groups: dict[tuple[str, str], list[Row]]) -> dict[tuple[str, str], s
     return labels
 
 
-def _sizes(summaries: Sequence[Summary]) -> list[int]:
-    return sorted({p.n for s in summaries for p in s.points})
+# --- the columns ---------------------------------------------------------------------------------
 
 
-def _by_task(summaries: Sequence[Summary]) -> dict[str, list[Summary]]:
-    tasks: dict[str, list[Summary]] = {}
-    for s in summaries:
-        tasks.setdefault(s.task, []).append(s)
-    return tasks
+def _once(_group: Sequence[Summary]) -> list[None]:
+    return [None]
 
 
-def _pct(value: float) -> str:
+def _always(_group: Sequence[Summary]) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of every rendering of a :class:`Summary`.
+
+    ``text(summary, item)`` is the table cell under ``header``. A column ``per`` item repeats once for
+    each item of a table (each n, each OOD split), with ``{}`` in the header standing for the item; a
+    plain column has the one item None. ``json(summary)`` gives this column's fields of a JSON record,
+    ``csv(summary, n)`` its fields of the CSV line for size n. ``shown(group)`` says whether a table
+    for people shows it; ``ref`` marks long text, which the rich table replaces by a reference
+    (``P1``) with the full text printed below the table, so that narrow terminals cut nothing.
+    """
+
+    key: str
+    header: str
+    text: Callable[[Summary, Any], str]
+    json: Callable[[Summary], dict[str, Any]]
+    csv: Callable[[Summary, int], dict[str, Any]]
+    per: Callable[[Sequence[Summary]], Sequence[Any]] = _once
+    shown: Callable[[Sequence[Summary]], bool] = _always
+    align: str = "right"
+    ref: str | None = None
+
+    def parts(self, group: Sequence[Summary]) -> list[tuple[str, Callable[[Summary], str]]]:
+        """(header, cell text of a summary) for each table column this column makes for ``group``."""
+        if not self.shown(group):
+            return []
+        return [(self.header.format(item), lambda s, item=item: self.text(s, item))
+                for item in self.per(group)]
+
+
+def _pct(value: float | None) -> str:
     return "—" if value is None or math.isnan(value) else f"{100 * value:.1f}"
 
 
@@ -122,57 +163,213 @@ def _cell_text(point: Point | None) -> str:
     return f"{_pct(point.mean)} ± {100 * point.half_width:.1f}"
 
 
-def task_table(summaries: Sequence[Summary]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of one task's table (accuracies in %, mean ± 95% CI half-width)."""
-    sizes = _sizes(summaries)
-    ood_names = sorted({name for s in summaries for name in s.ood})
-    has_program = any(s.program for s in summaries)
-    header = ["method", *[f"n={n}" for n in sizes], "n@99", "AULC"]
-    header += [f"OOD {name}" for name in ood_names]
-    header += ["program (bits)"] if has_program else []
-    header += ["failed"] if any(s.failed for s in summaries) else []
-    rows = []
-    for s in summaries:
-        at = {p.n: p for p in s.points}
-        row = [s.method, *[_cell_text(at.get(n)) for n in sizes]]
-        row += [str(s.n99) if s.n99 is not None else "not reached", _pct(s.aulc)]
-        row += [_cell_text(s.ood.get(name)) + (f" @{s.ood[name].n}" if name in s.ood else "")
-                for name in ood_names]
-        if has_program:
-            row.append(_program_text(s.program))
-        if "failed" in header:
-            row.append(f"{s.failed}/{s.cells}")
-        rows.append(row)
-    return header, rows
+def _number(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) else round(value, 6)
 
 
-def _program_text(program: tuple[str, float | None, int] | None) -> str:
-    if program is None:
+def _point_json(p: Point) -> dict[str, Any]:
+    return {"n": p.n, "seeds": p.seeds, "mean": _number(p.mean), "ci_low": _number(p.low),
+            "ci_high": _number(p.high), "median": _number(p.median)}
+
+
+def _at(points: Sequence[Point], n: int) -> Point | None:
+    return next((p for p in points if p.n == n), None)
+
+
+def _sizes(group: Sequence[Summary]) -> list[int]:
+    return sorted({p.n for s in group for p in s.points})
+
+
+def _ood_names(group: Sequence[Summary]) -> list[str]:
+    return sorted({name for s in group for name in s.ood})
+
+
+def _accuracy_csv(s: Summary, n: int) -> dict[str, Any]:
+    p = _at(s.points, n)
+    fields = _point_json(p) if p else dict.fromkeys(("seeds", "mean", "ci_low", "ci_high", "median"))
+    return {"n": n, **{k: v for k, v in fields.items() if k != "n"}}
+
+
+def _ood_text(s: Summary, name: str) -> str:
+    return _cell_text(s.ood.get(name)) + (f" @{s.ood[name].n}" if name in s.ood else "")
+
+
+def _ood_csv(s: Summary, n: int) -> dict[str, Any]:
+    out = {}
+    for name, points in s.ood_curves.items():
+        p = _at(points, n)
+        out[f"ood_{name}"] = _number(p.mean) if p else None
+    return out
+
+
+def _program_text(s: Summary, _item: None = None) -> str:
+    if s.program is None:
         return ""
-    text, bits, _ = program
+    text, bits, _ = s.program
     return f"{text} ({bits:.1f})" if bits is not None else text
 
 
+def _program_json(s: Summary) -> dict[str, Any]:
+    if s.program is None:
+        return {"program": None}
+    return {"program": {"text": s.program[0], "bits": s.program[1], "count": s.program[2]}}
+
+
+def _mechanism_text(s: Summary, _item: None = None) -> str:
+    """The most frequent mechanism text at the largest n that has one (with its share of seeds when
+    the seeds disagree)."""
+    point = next((p for p in reversed(s.mechanism) if p.text), None)
+    if point is None:
+        return ""
+    share = f" ({point.count}/{point.seeds})" if point.count < point.seeds else ""
+    return f"{point.text}{share} @{point.n}"
+
+
+def _mechanism_json(s: Summary) -> dict[str, Any]:
+    return {"mechanism": [{"n": p.n, "text": p.text, "count": p.count, "seeds": p.seeds,
+                           "numbers": {k: _number(v) for k, v in p.numbers.items()}} for p in s.mechanism]}
+
+
+def _mechanism_csv(s: Summary, n: int) -> dict[str, Any]:
+    point = next((p for p in s.mechanism if p.n == n), None)
+    return {"mechanism": point.text if point and point.text else ""}
+
+
+#: Every column, in order. Adding a column to every format is one entry here.
+COLUMNS: tuple[Column, ...] = (
+    Column("method", "method", lambda s, _: s.method, align="left",
+           json=lambda s: {"task": s.task, "method": s.method, "method_spec": s.method_spec},
+           csv=lambda s, n: {"task": s.task, "method": s.method, "method_spec": s.method_spec}),
+    Column("curve", "n={}", lambda s, n: _cell_text(_at(s.points, n)), per=_sizes,
+           json=lambda s: {"curve": [_point_json(p) for p in s.points]}, csv=_accuracy_csv),
+    Column("n_at_99", "n@99", lambda s, _: str(s.n99) if s.n99 is not None else "not reached",
+           json=lambda s: {"n_at_99": s.n99}, csv=lambda s, n: {"n_at_99": s.n99}),
+    Column("aulc", "AULC", lambda s, _: _pct(s.aulc),
+           json=lambda s: {"aulc": _number(s.aulc)}, csv=lambda s, n: {"aulc": _number(s.aulc)}),
+    Column("ood", "OOD {}", _ood_text, per=_ood_names,
+           json=lambda s: {"ood": {name: [_point_json(p) for p in c] for name, c in s.ood_curves.items()}},
+           csv=_ood_csv),
+    Column("program", "program (bits)", _program_text, align="left", ref="P",
+           shown=lambda group: any(s.program for s in group), json=_program_json,
+           csv=lambda s, n: {"program": s.program[0] if s.program else "",
+                             "bits": s.program[1] if s.program else None}),
+    Column("mechanism", "mechanism", _mechanism_text, align="left", ref="M",
+           shown=lambda group: any(p.text for s in group for p in s.mechanism),
+           json=_mechanism_json, csv=_mechanism_csv),
+    Column("failed", "failed", lambda s, _: f"{s.failed}/{s.cells}",
+           shown=lambda group: any(s.failed for s in group),
+           json=lambda s: {"cells": s.cells, "failed": s.failed, "errors": s.errors},
+           csv=lambda s, n: {"failed": s.failed}),
+)
+
+
+def _by_task(summaries: Sequence[Summary]) -> dict[str, list[Summary]]:
+    tasks: dict[str, list[Summary]] = {}
+    for s in summaries:
+        tasks.setdefault(s.task, []).append(s)
+    return tasks
+
+
+def _table_parts(group: Sequence[Summary]) -> list[tuple[Column, str, Callable[[Summary], str]]]:
+    return [(column, header, text) for column in COLUMNS for header, text in column.parts(group)]
+
+
+def task_table(summaries: Sequence[Summary]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of one task's table (accuracies in %, mean ± 95% CI half-width)."""
+    parts = _table_parts(summaries)
+    return [header for _, header, _ in parts], [[text(s) for _, _, text in parts] for s in summaries]
+
+
 def render(summaries: Sequence[Summary], fmt: str) -> str | list:
-    """The summaries as text in ``fmt`` (``rich`` gives a list of rich Tables to print)."""
+    """The summaries as text in ``fmt`` (``rich`` gives a list of rich renderables to print, one per
+    task: its table, and below it the long texts the table refers to)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; accepted: {', '.join(FORMATS)}")
     return {"rich": _rich, "markdown": _markdown, "csv": _csv, "latex": _latex, "json": _json}[fmt](summaries)
 
 
 def _rich(summaries: Sequence[Summary]) -> list:
-    from rich.table import Table
+    return [RichTaskTable(task, group) for task, group in _by_task(summaries).items()]
 
-    tables = []
-    for task, group in _by_task(summaries).items():
-        header, rows = task_table(group)
-        table = Table(title=task, title_justify="left")
-        for i, name in enumerate(header):
-            table.add_column(name, justify="left" if i == 0 or name.startswith("program") else "right")
-        for row in rows:
-            table.add_row(*row)
-        tables.append(table)
-    return tables
+
+class RichTaskTable:
+    """One task's table for a terminal (a rich renderable).
+
+    Nothing is cut to ``…`` whatever the terminal's width: long texts (programs, mechanisms) appear in
+    the table as references (``P1``) and in full below it, and when the columns at their natural
+    widths are wider than the terminal, they are split over several tables, each starting with the
+    method column (the width is known only when printed, hence a renderable rather than a Table).
+    """
+
+    def __init__(self, task: str, group: Sequence[Summary]) -> None:
+        self.task = task
+        parts = _table_parts(group)
+        refs: dict[tuple[str, str], str] = {}  # (column key, full text) -> reference
+        self.notes: dict[str, list[tuple[str, str]]] = {}  # header -> (reference, text) below the table
+        self.columns: list[tuple[str, bool, list[str]]] = []  # (header, left-aligned, cells)
+        for column, header, text in parts:
+            cells = []
+            for s in group:
+                value = text(s)
+                if column.ref is not None and value:
+                    # Numbered per table in order of appearance; a text shared by methods has one.
+                    if (column.key, value) not in refs:
+                        refs[(column.key, value)] = f"{column.ref}{sum(k == column.key for k, _ in refs) + 1}"
+                        self.notes.setdefault(header, []).append((refs[(column.key, value)], value))
+                    value = refs[(column.key, value)]
+                cells.append(value)
+            self.columns.append((header, column.align == "left", cells))
+
+    def tables(self, width: int) -> list:
+        """The table, or where it is wider than ``width``, its columns (with the CI under its mean)
+        split into tables no wider than ``width`` at their natural widths, each headed by the first
+        column (method)."""
+        from rich.cells import cell_len
+        from rich.table import Table
+
+        def natural(column: tuple[str, bool, list[str]]) -> int:
+            # Cell text, plus padding on both sides and one rule: what the default box needs.
+            return max(cell_len(line) for text in (column[0], *column[2]) for line in text.split("\n")) + 3
+
+        columns = self.columns
+        if sum(map(natural, columns)) + 1 > width:
+            # Too wide for one table: the CI goes under its mean, so more columns fit in each part.
+            columns = [(h, left, [c.replace(" ± ", "\n± ") for c in cells]) for h, left, cells in columns]
+        first, rest = columns[0], columns[1:]
+        chunks: list[list[tuple[str, bool, list[str]]]] = [[]]
+        used = 1 + natural(first)
+        for column in rest:
+            if chunks[-1] and used + natural(column) > width:
+                chunks.append([])
+                used = 1 + natural(first)
+            chunks[-1].append(column)
+            used += natural(column)
+        out = []
+        for i, chunk in enumerate(chunks):
+            table = Table(title=self.task if i == 0 else None, title_justify="left")
+            for header, left, _ in (first, *chunk):
+                # fold, not ellipsis: in a terminal too narrow even for this, text breaks, never hides.
+                table.add_column(header, justify="left" if left else "right", overflow="fold",
+                                 no_wrap=header == first[0])
+            for row in zip(*(cells for _, _, cells in (first, *chunk)), strict=True):
+                table.add_row(*row)
+            out.append(table)
+        return out
+
+    def __rich_console__(self, console: Any, options: Any) -> Iterable[Any]:
+        from rich.table import Table
+        from rich.text import Text
+
+        yield from self.tables(options.max_width)
+        for header, entries in self.notes.items():
+            yield Text(f"{header}:")
+            # A grid, so that a text too long for the terminal wraps beside its reference, indented.
+            grid = Table.grid(padding=(0, 2), pad_edge=True)
+            grid.add_column(no_wrap=True)
+            grid.add_column(overflow="fold")
+            for ref, text in entries:
+                grid.add_row(ref, text)
+            yield grid
 
 
 def _markdown(summaries: Sequence[Summary]) -> str:
@@ -208,37 +405,21 @@ def _latex(summaries: Sequence[Summary]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def _number(value: float | None) -> float | None:
-    return None if value is None or math.isnan(value) else round(value, 6)
-
-
 def _csv(summaries: Sequence[Summary]) -> str:
-    """Long format: one line per task × method × n."""
+    """Long format: one line per task × method × n; the fields are every column's, in column order
+    (a column's fields that depend on the data, like one per OOD split, sit at its place)."""
+    at = [(s, p.n) for s in summaries for p in s.points]
+    fields_by_column = [[column.csv(s, n) for s, n in at] for column in COLUMNS]
+    names = list(dict.fromkeys(name for lines in fields_by_column for line in lines for name in line))
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["task", "method", "method_spec", "n", "seeds", "mean", "ci_low", "ci_high", "median",
-                     "n_at_99", "aulc", "program", "bits", "failed"])
-    for s in summaries:
-        program, bits = (s.program[0], s.program[1]) if s.program else ("", None)
-        for p in s.points:
-            writer.writerow([s.task, s.method, s.method_spec, p.n, p.seeds, _number(p.mean), _number(p.low),
-                             _number(p.high), _number(p.median), s.n99 if s.n99 is not None else "",
-                             _number(s.aulc), program, "" if bits is None else bits, s.failed])
+    writer = csv.DictWriter(buffer, names, lineterminator="\n", restval="")
+    writer.writeheader()
+    for i in range(len(at)):
+        line = {k: v for lines in fields_by_column for k, v in lines[i].items()}
+        writer.writerow({k: "" if v is None else v for k, v in line.items()})
     return buffer.getvalue()
 
 
-def _point_json(p: Point) -> dict:
-    return {"n": p.n, "seeds": p.seeds, "mean": _number(p.mean), "ci_low": _number(p.low),
-            "ci_high": _number(p.high), "median": _number(p.median)}
-
-
 def _json(summaries: Sequence[Summary]) -> str:
-    data = [{
-        "task": s.task, "method": s.method, "method_spec": s.method_spec,
-        "curve": [_point_json(p) for p in s.points], "n_at_99": s.n99, "aulc": _number(s.aulc),
-        "ood": {name: [_point_json(p) for p in c] for name, c in s.ood_curves.items()},
-        "program": None if s.program is None else {"text": s.program[0], "bits": s.program[1],
-                                                   "count": s.program[2]},
-        "cells": s.cells, "failed": s.failed, "errors": s.errors,
-    } for s in summaries]
+    data = [{k: v for column in COLUMNS for k, v in column.json(s).items()} for s in summaries]
     return json.dumps(data, indent=2) + "\n"

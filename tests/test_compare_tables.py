@@ -1,4 +1,5 @@
-"""Tables and plots from stored rows: grouping, filters, labels and every output format."""
+"""Tables from stored rows: grouping, filters, labels, every output format, the declared columns, the
+mechanism column, and terminals too narrow for a table."""
 
 from __future__ import annotations
 
@@ -7,11 +8,15 @@ import io
 import json
 
 import pytest
+from rich.console import Console
+from typer.testing import CliRunner
 
+import cli
+import compare.tables as tables
 from compare.grid import Cell
-from compare.plots import file_name, plot_summaries
-from compare.store import CellResult, Row
-from compare.tables import FORMATS, render, summarize
+from compare.metrics import TextPoint, most_frequent_text, text_curve
+from compare.store import CellResult, Row, Store
+from compare.tables import COLUMNS, FORMATS, Column, render, summarize
 
 TASK = "modular:op=x+y,p=7,test_fraction=0.5"
 OTHER = "brackets:kind=dyck1"
@@ -90,9 +95,115 @@ def test_csv_json_latex_rich():
         render(summaries, "html")
 
 
-def test_plots_one_png_per_task(tmp_path):
-    paths = plot_summaries(summarize(ROWS), tmp_path / "plots")
-    assert sorted(p.name for p in paths) == sorted([file_name(TASK), file_name(OTHER)])
-    for path in paths:
-        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert file_name("modular:op=x/y if y odd else x-y,p=97") == "modular_op=x_y_if_y_odd_else_x-y_p=97.png"
+# --- the mechanism column ----------------------------------------------------------------------------
+
+
+def mechanism(text, **numbers):
+    return {"mechanism": {"text": text, **numbers}}
+
+
+def test_text_curve_takes_the_most_frequent_text_and_averages_the_numbers():
+    by_n = {8: [None, None], 16: [{"text": "k=4", "r": 0.5}, {"text": "k=4", "r": 1.0, "ok": True},
+                                  {"text": "k=4,17", "r": 0.0}],
+            32: ["k=4,17", None, {"r": float("nan")}]}
+    assert text_curve(by_n) == [TextPoint(16, "k=4", 2, 3, {"r": 0.5}), TextPoint(32, "k=4,17", 1, 3, {})]
+    assert most_frequent_text(["bb", "a", "bb", "a", None, ""]) == ("a", 2)  # ties: the shorter
+    assert most_frequent_text([None, ""]) is None
+
+
+def test_the_mechanism_column_from_a_store(tmp_path):
+    items = [(Cell(TASK, "synth", "synth", n, s), CellResult(test_accuracy=1.0, program="(x + y)", bits=12.5))
+             for n in (4, 16) for s in range(2)]
+    texts = {(4, 0): "k=4 r=0.41", (4, 1): "k=4 r=0.41", (16, 0): "k=4,17 r=1.00 emerge@812",
+             (16, 1): "k=4,17 r=1.00 emerge@812", (16, 2): "k=17 r=0.90"}
+    items += [(Cell(TASK, "transformer", "transformer:steps=10", n, s),
+               CellResult(test_accuracy=n / 16, metrics=mechanism(text, r=n / 16, emerge=800 + s)))
+              for (n, s), text in texts.items()]
+    with Store(tmp_path / "r.sqlite") as store:
+        store.put_many(items)
+        summaries = summarize(store.rows())
+    by = {s.method: s for s in summaries}
+    assert [(p.n, p.text, p.count, p.seeds) for p in by["transformer"].mechanism] == [
+        (4, "k=4 r=0.41", 2, 2), (16, "k=4,17 r=1.00 emerge@812", 2, 3)]
+    assert by["transformer"].mechanism[1].numbers == {"emerge": 801.0, "r": 1.0}
+    assert by["synth"].mechanism == []
+
+    lines = render(summaries, "markdown").splitlines()
+    assert lines[2] == "| method | n=4 | n=16 | n@99 | AULC | program (bits) | mechanism |"
+    assert lines[5].startswith("| transformer |")
+    assert lines[5].endswith("| k=4,17 r=1.00 emerge@812 (2/3) @16 |")
+    assert lines[4].endswith("| (x + y) (12.5) |  |")
+    records = list(csv.DictReader(io.StringIO(render(summaries, "csv"))))
+    assert [(r["method"], r["n"], r["mechanism"]) for r in records] == [
+        ("synth", "4", ""), ("synth", "16", ""), ("transformer", "4", "k=4 r=0.41"),
+        ("transformer", "16", "k=4,17 r=1.00 emerge@812")]
+    data = {d["method"]: d for d in json.loads(render(summaries, "json"))}
+    assert data["transformer"]["mechanism"][1] == {"n": 16, "text": "k=4,17 r=1.00 emerge@812", "count": 2,
+                                                   "seeds": 3, "numbers": {"emerge": 801.0, "r": 1.0}}
+    assert data["synth"]["mechanism"] == []
+    assert "mechanism" in render(summaries, "latex")
+
+
+def test_no_mechanism_no_column():
+    summaries = summarize(ROWS)
+    assert "mechanism" not in render(summaries, "markdown") and "mechanism" not in render(summaries, "latex")
+    assert all(d["mechanism"] == [] for d in json.loads(render(summaries, "json")))
+    assert {r["mechanism"] for r in csv.DictReader(io.StringIO(render(summaries, "csv")))} == {""}
+
+
+# --- each column declared once -----------------------------------------------------------------------
+
+
+def test_every_renderer_iterates_the_declared_columns(monkeypatch):
+    seeds = Column("seed_count", "seeds", lambda s, _: str(len(s.points[-1:]) and s.points[-1].seeds),
+                   json=lambda s: {"seed_count": s.points[-1].seeds},
+                   csv=lambda s, n: {"seed_count": next(p.seeds for p in s.points if p.n == n)})
+    monkeypatch.setattr(tables, "COLUMNS", (*COLUMNS, seeds))
+    summaries = summarize(ROWS)
+    assert "| seeds |" in render(summaries, "markdown").splitlines()[2]
+    assert " & seeds" in render(summaries, "latex")
+    assert {r["seed_count"] for r in csv.DictReader(io.StringIO(render(summaries, "csv")))} == {"2", "3", "4"}
+    assert {d["seed_count"] for d in json.loads(render(summaries, "json"))} == {2, 3}
+    console = Console(width=200, record=True)
+    for renderable in render(summaries, "rich"):
+        console.print(renderable)
+    assert "seeds" in console.export_text()
+
+
+def test_csv_fields_follow_the_columns():
+    header = render(summarize(ROWS), "csv").splitlines()[0].split(",")
+    assert header == ["task", "method", "method_spec", "n", "seeds", "mean", "ci_low", "ci_high", "median",
+                      "n_at_99", "aulc", "ood_longer", "program", "bits", "mechanism", "failed"]
+
+
+# --- narrow terminals ------------------------------------------------------------------------------------
+
+LONG_PROGRAM = "ite(eq(mod(add(x, mul(y, y)), 7), 0), sub(mul(x, x), y), add(cube(x), mul(x, y)))"
+NARROW = [
+    *[row(TASK, f"mlp:steps={steps},d_hidden=512", n, s, 0.5 + s / 10, ood={"longer": 0.25})
+      for steps in (1000, 30000) for n in (2, 4, 8, 16, 32, 64, 128, 256) for s in range(3)],
+    *[row(TASK, "synth:max_candidates=1000000", n, s, 1.0, program=LONG_PROGRAM, bits=87.25,
+          metrics=mechanism("program-aligned: 3 of 4 subterms decoded r=0.97"))
+      for n in (2, 4, 8, 16, 32, 64, 128, 256) for s in range(3)],
+]
+
+
+def test_a_table_in_80_columns_cuts_nothing(tmp_path):
+    path = tmp_path / "r.sqlite"
+    with Store(path) as store:
+        store.put_many([(r.cell, r.result) for r in NARROW])
+    result = CliRunner().invoke(cli.app, ["table", "--store", str(path)], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+    for method in ("mlp:steps=1000,d_hidden=512", "mlp:steps=30000,d_hidden=512",
+                   "synth:max_candidates=1000000"):
+        assert f"│ {method} " in text  # whole, on one line
+    words = " ".join(text.split())  # a text longer than the terminal wraps at its spaces, never cut
+    assert f"P1 {LONG_PROGRAM} (87.2)" in words  # below the table, with its bits
+    assert "M1 program-aligned: 3 of 4 subterms decoded r=0.97 @256" in words
+    assert "│ P1 " in text and "│ M1 " in text
+    assert all(f"n={n}" in text for n in (2, 4, 8, 16, 32, 64, 128, 256))
+    wide = CliRunner().invoke(cli.app, ["table", "--store", str(path)], env={"COLUMNS": "250"}).output
+    assert wide.count("┏") == 1 < text.count("┏")  # one table when it fits; split only when it must
