@@ -21,11 +21,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Sequence
+import re
+import stat
+from array import array
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import IO
+from typing import IO, BinaryIO
 
 import numpy as np
 
@@ -34,6 +37,23 @@ from tasks.registry import register
 
 ACCEPTED_KEYS = ("x", "y")
 
+# Limits: an examples file is untrusted input, so what it may make dlps read and allocate is bounded
+# (module defaults; each reader takes a keyword to raise or lower its limit).
+#: Largest file read (bytes). A FIFO or device is refused outright: it may never end.
+MAX_BYTES = 256 * 2**20
+#: Longest line (bytes, without its newline): what one ``json.loads`` may be asked to parse.
+MAX_LINE_BYTES = 2**20
+#: Most tokens in one row: twice the longest induction sequence, so any split exports and reads back.
+MAX_ROW = 8192
+#: Largest token id and label: learners allocate one embedding row or output class per value.
+MAX_TOKEN = 65_535
+MAX_LABEL = 65_535
+#: Most values in the padded matrix (rows × longest row): one long row pads every short one to it.
+MAX_CELLS = 2**25
+#: Deepest JSON nesting looked at: an example is two levels deep, and json.loads recurses in C.
+_MAX_DEPTH = 32
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
 
 class ExamplesFileError(SpecError):
     """An examples file is missing or malformed; the message names the file and line."""
@@ -41,79 +61,229 @@ class ExamplesFileError(SpecError):
 
 @dataclass
 class Records:
-    """The examples of one file, checked but not yet turned into arrays."""
+    """The examples of one file, checked but not yet turned into arrays.
+
+    Stored flat (one int32 per token, not a Python list per row), so reading a file needs a small,
+    fixed multiple of its size: row ``i`` is ``tokens[starts[i]:starts[i + 1]]``; ``labels`` holds
+    one label per row, or one target per token for per-position files (``UNSCORED`` for null)."""
 
     path: str
-    xs: list[list[int]]
-    ys: list[int] | list[list[int | None]]
-    lines: list[int]
+    tokens: np.ndarray
+    starts: np.ndarray
+    labels: np.ndarray
+    lines: np.ndarray
     per_position: bool
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Tokens per row."""
+        return np.diff(self.starts)
+
+    def row(self, i: int) -> np.ndarray:
+        return self.tokens[self.starts[i] : self.starts[i + 1]]
+
+    def scored(self, i: int) -> np.ndarray:
+        """The scored labels of row ``i``."""
+        if not self.per_position:
+            return self.labels[i : i + 1]
+        labels = self.labels[self.starts[i] : self.starts[i + 1]]
+        return labels[labels != UNSCORED]
 
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check_example(obj: object, where: str) -> tuple[list[int], int | list[int | None]]:
+def _show(value: object, limit: int = 60) -> str:
+    """``value`` as JSON, cut short: an error message stays one readable line whatever the input."""
+    text = json.dumps(value)
+    return text if len(text) <= limit else f"{text[: limit - 20]}... ({len(text)} characters)"
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{n} bytes"
+
+
+def _check_value(value: int, what: str, limit: int, keyword: str, where: str) -> None:
+    if value > limit:
+        raise ExamplesFileError(
+            f"{where}: {what} {_show(value, 40)} is above the limit {limit} ({keyword}=...)"
+        )
+
+
+def _check_example(
+    obj: object, where: str, max_row: int, max_token: int, max_label: int
+) -> tuple[list[int], int | list[int | None]]:
     if not isinstance(obj, dict):
         raise ExamplesFileError(f"{where}: expected an object with keys x and y, got {type(obj).__name__}")
     for key in obj:
         if key not in ACCEPTED_KEYS:
-            raise ExamplesFileError(f"{where}: unknown key {key!r}; accepted: {', '.join(ACCEPTED_KEYS)}")
+            shown = repr(key) if len(key) <= 30 else _show(key, 40)
+            raise ExamplesFileError(f"{where}: unknown key {shown}; accepted: {', '.join(ACCEPTED_KEYS)}")
     for key in ACCEPTED_KEYS:
         if key not in obj:
             raise ExamplesFileError(f"{where}: missing key {key!r}")
     x, y = obj["x"], obj["y"]
+    if isinstance(x, list) and len(x) > max_row:
+        raise ExamplesFileError(f"{where}: x has {len(x)} tokens; the limit is {max_row} a row (max_row=...)")
     if not isinstance(x, list) or not x or not all(_is_int(v) and v >= 0 for v in x):
-        raise ExamplesFileError(f"{where}: x must be a non-empty list of integers >= 0, got {json.dumps(x)}")
+        raise ExamplesFileError(f"{where}: x must be a non-empty list of integers >= 0, got {_show(x)}")
+    _check_value(max(x), "token", max_token, "max_token", where)
     if isinstance(y, list):
         if len(y) != len(x):
             raise ExamplesFileError(
                 f"{where}: y has {len(y)} entries but x has {len(x)}; per-position targets need one per token"
             )
         if not all(v is None or (_is_int(v) and v >= 0) for v in y):
-            raise ExamplesFileError(f"{where}: y must hold integers >= 0 or null, got {json.dumps(y)}")
+            raise ExamplesFileError(f"{where}: y must hold integers >= 0 or null, got {_show(y)}")
+        scored = [v for v in y if v is not None]
+        if scored:
+            _check_value(max(scored), "label", max_label, "max_label", where)
     elif not (_is_int(y) and y >= 0):
         raise ExamplesFileError(
-            f"{where}: y must be an integer >= 0 or a list of them (null = not scored), got {json.dumps(y)}"
+            f"{where}: y must be an integer >= 0 or a list of them (null = not scored), got {_show(y)}"
         )
+    else:
+        _check_value(y, "label", max_label, "max_label", where)
     return x, y
 
 
-def parse_examples(path: str | os.PathLike) -> Records:
-    """Read and check one examples file; :class:`ExamplesFileError` names the file and line."""
-    path = str(path)
+def _open_regular(path: str, max_bytes: int) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file within ``max_bytes``.
+
+    Opened without blocking and checked on the open descriptor: ``open`` on a FIFO waits for a
+    writer, and checking the path first would race with a rename."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise ExamplesFileError(f"examples file {path!r} not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ExamplesFileError(f"examples file {path!r} cannot be read: {error}") from None
-    records = Records(path, [], [], [], per_position=False)
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as error:
-            message = f"{where}: malformed JSON ({error.msg} at column {error.colno})"
-            raise ExamplesFileError(message) from None
-        x, y = _check_example(obj, where)
-        if not records.lines:
-            records.per_position = isinstance(y, list)
-        elif isinstance(y, list) != records.per_position:
-            first = "a list of targets" if records.per_position else "a single label"
+    except OSError as error:
+        raise ExamplesFileError(f"examples file {path!r} cannot be read: {error.strerror or error}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        kind = _kind(info.st_mode)
+        raise ExamplesFileError(f"examples file {path!r} is {kind}; only regular files are read")
+    if info.st_size > max_bytes:
+        os.close(fd)
+        raise ExamplesFileError(
+            f"examples file {path!r} is {_size(info.st_size)}; the limit is {_size(max_bytes)} "
+            f"(max_bytes={max_bytes})"
+        )
+    return os.fdopen(fd, "rb")
+
+
+def _kind(mode: int) -> str:
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def _lines(handle: BinaryIO, path: str, max_bytes: int, max_line_bytes: int) -> Iterator[tuple[int, bytes]]:
+    """The numbered lines of ``handle`` (newline stripped), never reading more than the limits allow
+    (the file may grow after its size was checked, and /proc files report size 0)."""
+    total = 0
+    for number in range(1, 2**62):
+        line = handle.readline(max_line_bytes + 2)  # room for "\r\n" after a line at the limit
+        if not line:
+            return
+        total += len(line)
+        if total > max_bytes:
             raise ExamplesFileError(
-                f"{where}: mixed label kinds: line {records.lines[0]} has {first}, this line does not"
+                f"examples file {path!r} is larger than the limit {_size(max_bytes)} (max_bytes={max_bytes})"
             )
-        records.xs.append(x)
-        records.ys.append(y)
-        records.lines.append(number)
-    if not records.lines:
+        content = line.removesuffix(b"\n").removesuffix(b"\r")
+        if len(content) > max_line_bytes:
+            raise ExamplesFileError(
+                f"{path}:{number}: the line is longer than the limit {_size(max_line_bytes)} "
+                f"(max_line_bytes={max_line_bytes})"
+            )
+        yield number, content
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _nesting(line: bytes) -> int:
+    """How deep brackets nest in ``line`` outside strings (cheap: only called on lines with many)."""
+    codes = np.frombuffer(_STRING.sub(b"", line), dtype=np.uint8)
+    steps = (np.isin(codes, (91, 123)).astype(np.int64) - np.isin(codes, (93, 125)))  # [{ and ]}
+    return int(np.cumsum(steps).max(initial=0))
+
+
+def _decode(raw: bytes, number: int, where: str) -> object:
+    """The JSON value of one line; any way it can fail is one line naming ``where``."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ExamplesFileError(f"{where}: not UTF-8 text (byte {error.start + 1} of the line)") from None
+    if number == 1:
+        text = text.removeprefix("\ufeff")  # a byte-order mark some editors write
+    if not text.strip():
+        return None
+    # Checked before parsing: json.loads recurses once per level, in C.
+    if raw.count(b"[") + raw.count(b"{") > _MAX_DEPTH and (depth := _nesting(raw)) > _MAX_DEPTH:
+        raise ExamplesFileError(f"{where}: JSON nested {depth} levels deep; an example is an object of lists")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ExamplesFileError(f"{where}: malformed JSON ({error.msg} at column {error.colno})") from None
+    except RecursionError:
+        message = f"{where}: JSON nested too deeply; an example is an object of lists"
+        raise ExamplesFileError(message) from None
+    except ValueError as error:  # an integer of more than sys.get_int_max_str_digits() digits
+        reason = str(error).split(";")[0]
+        raise ExamplesFileError(f"{where}: malformed JSON ({reason})") from None
+
+
+def parse_examples(
+    path: str | os.PathLike,
+    *,
+    max_bytes: int = MAX_BYTES,
+    max_line_bytes: int = MAX_LINE_BYTES,
+    max_row: int = MAX_ROW,
+    max_token: int = MAX_TOKEN,
+    max_label: int = MAX_LABEL,
+) -> Records:
+    """Read and check one examples file; :class:`ExamplesFileError` names the file and line.
+
+    Only regular files are read, of at most ``max_bytes`` and lines of at most ``max_line_bytes``;
+    rows hold at most ``max_row`` tokens, token ids are at most ``max_token`` and labels at most
+    ``max_label`` (an error names the limit and the keyword that changes it)."""
+    path = str(path)
+    tokens, starts, labels, lines = array("i"), array("q", [0]), array("i"), array("q")
+    per_position = False
+    with _open_regular(path, max_bytes) as handle:
+        for number, raw in _lines(handle, path, max_bytes, max_line_bytes):
+            where = f"{path}:{number}"
+            obj = _decode(raw, number, where)
+            if obj is None:
+                continue  # a blank line
+            x, y = _check_example(obj, where, max_row, max_token, max_label)
+            if not lines:
+                per_position = isinstance(y, list)
+            elif isinstance(y, list) != per_position:
+                first = "a list of targets" if per_position else "a single label"
+                raise ExamplesFileError(
+                    f"{where}: mixed label kinds: line {lines[0]} has {first}, this line does not"
+                )
+            tokens.extend(x)
+            starts.append(len(tokens))
+            if per_position:
+                labels.extend(UNSCORED if v is None else v for v in y)
+            else:
+                labels.append(y)
+            lines.append(number)
+    if not lines:
         raise ExamplesFileError(f"examples file {path!r} holds no examples (it is empty)")
-    return records
+    as_numpy = (np.frombuffer(a, dtype=np.int32 if a.typecode == "i" else np.int64)
+                for a in (tokens, starts, labels, lines))
+    return Records(path, *as_numpy, per_position=per_position)
 
 
 def build_splits(
@@ -126,10 +296,12 @@ def build_splits(
     width: int | None = None,
     columns: tuple[str, ...] | None = None,
     names: Sequence[str] | None = None,
+    max_cells: int = MAX_CELLS,
 ) -> list[Split]:
     """Turn parsed files into splits sharing one vocabulary, label set, pad id and width.
 
-    Values left as None are inferred from all the files together (see the module docstring)."""
+    Values left as None are inferred from all the files together (see the module docstring). The
+    padded matrix of all the files together holds at most ``max_cells`` values (rows × width)."""
     first = files[0]
     for records in files[1:]:
         if records.per_position != first.per_position:
@@ -138,25 +310,34 @@ def build_splits(
                 f"{records.path}:{records.lines[0]}: this file has {kinds[records.per_position]} but "
                 f"{first.path} has {kinds[first.per_position]}"
             )
-    lengths = [(len(x), r.path, line) for r in files for x, line in zip(r.xs, r.lines, strict=True)]
-    ragged = len({n for n, _, _ in lengths}) > 1
+    n0, path0, line0 = int(first.lengths[0]), first.path, int(first.lines[0])
+    odd = [(r, np.flatnonzero(r.lengths != n0)) for r in files]
+    ragged = any(len(rows) for _, rows in odd)
     if ragged and pad_id is None and not (pad or first.per_position):
-        (n0, path0, line0), (n, path, line) = lengths[0], next(it for it in lengths if it[0] != lengths[0][0])
+        r, rows = next((r, rows) for r, rows in odd if len(rows))
         raise ExamplesFileError(
-            f"{path}:{line}: x has {n} values but {path0}:{line0} has {n0}; "
+            f"{r.path}:{r.lines[rows[0]]}: x has {r.lengths[rows[0]]} values but {path0}:{line0} has {n0}; "
             "rows of different lengths are token sequences only with pad=true (they are then right-padded)"
         )
-    top_token = max(max(x) for r in files for x in r.xs)
+    top_token = max(int(r.tokens.max()) for r in files)
     padded = pad_id is not None or ragged
     if padded and pad_id is None:
         pad_id = top_token + 1
-    width = width if width is not None else max(n for n, _, _ in lengths)
+    longest = max(files, key=lambda r: int(r.lengths.max()))
+    width = width if width is not None else int(longest.lengths.max())
+    rows = sum(len(r) for r in files)
+    if rows * width > max_cells:
+        at = longest.lines[int(np.argmax(longest.lengths))]
+        raise ExamplesFileError(
+            f"{longest.path}:{at}: {rows} rows padded to the longest ({width} tokens) are {rows * width} "
+            f"values ({_size(8 * rows * width)} per array); the limit is {max_cells} (max_cells=...)"
+        )
     d_vocab = d_vocab if d_vocab is not None else max(top_token, pad_id if padded else 0) + 1
-    labels = [v for r in files for y in r.ys for v in (y if r.per_position else [y]) if v is not None]
     if n_classes is None:
-        if not labels:
+        scored = [r.labels[r.labels != UNSCORED] for r in files]
+        if not any(len(s) for s in scored):
             raise ExamplesFileError(f"examples file {first.path!r} has no scored target (every y is null)")
-        n_classes = max(labels) + 1
+        n_classes = max(int(s.max()) for s in scored if len(s)) + 1
     prefix = "t" if padded or first.per_position else "x"
     columns = columns if columns is not None else tuple(f"{prefix}{i}" for i in range(width))
     return [
@@ -165,29 +346,52 @@ def build_splits(
     ]
 
 
+def _first_row(r: Records, bad_tokens: np.ndarray) -> int | None:
+    """The first row holding a True of ``bad_tokens`` (one flag per token), or None."""
+    hits = np.flatnonzero(bad_tokens)
+    return int(np.searchsorted(r.starts, hits[0], side="right")) - 1 if len(hits) else None
+
+
 def _to_split(r: Records, name, padded, pad_id, width, d_vocab, n_classes, columns) -> Split:
-    n = len(r.xs)
-    X = np.full((n, width), pad_id if padded else 0, dtype=np.int64)
-    y = np.full((n, width), UNSCORED, dtype=np.int64) if r.per_position else np.empty(n, dtype=np.int64)
-    for i, (x, label, line) in enumerate(zip(r.xs, r.ys, r.lines, strict=True)):
-        where = f"{r.path}:{line}"
-        if len(x) > width:
+    lengths = r.lengths
+    # Each check finds its first bad row; the earliest one is reported (as a row-by-row check would).
+    wide = np.flatnonzero(lengths > width)
+    bad_token = r.tokens >= d_vocab
+    if padded:
+        bad_token |= r.tokens == pad_id
+    bad_label = r.labels >= n_classes
+    label_row = _first_row(r, bad_label) if r.per_position else (
+        int(np.argmax(bad_label)) if bad_label.any() else None)
+    problems = [
+        (int(wide[0]) if len(wide) else None, 0),
+        (_first_row(r, bad_token), 1),
+        (label_row, 2),
+    ]
+    found = [(row, kind) for row, kind in problems if row is not None]
+    if found:
+        row, kind = min(found)
+        where = f"{r.path}:{r.lines[row]}"
+        x = r.row(row)
+        if kind == 0:
             raise ExamplesFileError(f"{where}: x has {len(x)} values, more than the width {width}")
-        if max(x) >= d_vocab or (padded and pad_id in x):
+        if kind == 1:
+            token = int(x.max()) if x.max() >= d_vocab else pad_id
             raise ExamplesFileError(
-                f"{where}: token {max(x) if max(x) >= d_vocab else pad_id} is not accepted; tokens must lie "
+                f"{where}: token {token} is not accepted; tokens must lie "
                 f"in [0, {d_vocab})" + (f" and differ from the pad id {pad_id}" if padded else "")
             )
-        scored = [v for v in (label if r.per_position else [label]) if v is not None]
-        if scored and max(scored) >= n_classes:
-            raise ExamplesFileError(
-                f"{where}: label {max(scored)} is not accepted; labels lie in [0, {n_classes})"
-            )
-        X[i, : len(x)] = x
-        if r.per_position:
-            y[i, : len(x)] = [UNSCORED if v is None else v for v in label]
-        else:
-            y[i] = label
+        raise ExamplesFileError(
+            f"{where}: label {int(r.scored(row).max())} is not accepted; labels lie in [0, {n_classes})"
+        )
+    n = len(r)
+    inside = np.arange(width) < lengths[:, None]  # row-major, as the flat tokens are stored
+    X = np.full((n, width), pad_id if padded else 0, dtype=np.int64)
+    X[inside] = r.tokens
+    if r.per_position:
+        y = np.full((n, width), UNSCORED, dtype=np.int64)
+        y[inside] = r.labels
+    else:
+        y = r.labels.astype(np.int64)
     mask = (y != UNSCORED) if r.per_position else None
     return Split(
         X=X, y=y, d_vocab=d_vocab, n_classes=n_classes, columns=columns, mask=mask,
@@ -196,16 +400,23 @@ def _to_split(r: Records, name, padded, pad_id, width, d_vocab, n_classes, colum
 
 
 def read_examples(
-    path: str | os.PathLike, *, pad: bool = False, like: Split | None = None, name: str = ""
+    path: str | os.PathLike,
+    *,
+    pad: bool = False,
+    like: Split | None = None,
+    name: str = "",
+    max_cells: int = MAX_CELLS,
+    **limits: int,
 ) -> Split:
     """The split held by an examples file. With ``like`` (for instance the split that was written),
-    its ``d_vocab``, ``n_classes``, ``pad_id``, width and columns are used instead of inferred."""
-    records = parse_examples(path)
+    its ``d_vocab``, ``n_classes``, ``pad_id``, width and columns are used instead of inferred.
+    ``limits`` are :func:`parse_examples`'s (``max_bytes=``, ``max_row=``, ...)."""
+    records = parse_examples(path, **limits)
     if like is None:
-        return build_splits([records], pad=pad, names=[name])[0]
+        return build_splits([records], pad=pad, names=[name], max_cells=max_cells)[0]
     return build_splits(
         [records], pad=pad, d_vocab=like.d_vocab, n_classes=like.n_classes, pad_id=like.pad_id,
-        width=like.X.shape[1], columns=like.columns, names=[name or like.name],
+        width=like.X.shape[1], columns=like.columns, names=[name or like.name], max_cells=max_cells,
     )[0]
 
 
@@ -267,8 +478,16 @@ class ExamplesTask(Task):
             raise SpecError("examples: train=PATH is required (an examples file, JSON Lines)")
         for key in ("train", "test"):
             path = getattr(self, key)
-            if path and not os.path.isfile(path):
-                raise ExamplesFileError(f"examples: {key} file {path!r} not found")
+            if not path:
+                continue
+            try:
+                mode = os.stat(path).st_mode  # stat, not open: opening a FIFO would block
+            except OSError:
+                raise ExamplesFileError(f"examples: {key} file {path!r} not found") from None
+            if not stat.S_ISREG(mode):
+                raise ExamplesFileError(
+                    f"examples: {key} file {path!r} is {_kind(mode)}; only regular files are read"
+                )
         if not 0.0 < self.test_fraction < 1.0:
             raise SpecError(
                 f"examples: test_fraction={self.test_fraction} is not accepted; it must lie in (0, 1)"

@@ -243,3 +243,88 @@ def test_examples_family_errors(tmp_path, modular_file):
         task.reference(np.array([[99, 99]]))
     with pytest.raises(SpecError, match="accepted: train, test$"):
         task.split("longer")
+
+
+# --- limits: an examples file is untrusted input -------------------------------------------------
+
+
+def test_each_limit_is_stated_and_can_be_raised(tmp_path):
+    path = _write(tmp_path, '{"x": [1, 2, 3], "y": 70000}\n{"x": [1, 2, 3], "y": 0}\n')
+    with pytest.raises(ExamplesFileError, match=r":1: label 70000 is above the limit 65535 \(max_label="):
+        read_examples(path)
+    assert read_examples(path, max_label=70_000).n_classes == 70_001
+    with pytest.raises(ExamplesFileError, match=r":1: x has 3 tokens; the limit is 2 a row \(max_row="):
+        read_examples(path, max_row=2, max_label=70_000)
+    with pytest.raises(ExamplesFileError, match=r":1: token 3 is above the limit 2 \(max_token="):
+        read_examples(path, max_token=2, max_label=70_000)
+    with pytest.raises(ExamplesFileError, match=r"is 54 bytes; the limit is 10 bytes \(max_bytes=10\)"):
+        read_examples(path, max_bytes=10)
+    with pytest.raises(ExamplesFileError, match=r":1: the line is longer than the limit 20 bytes"):
+        read_examples(path, max_line_bytes=20)
+    assert len(read_examples(path, max_line_bytes=28, max_label=70_000)) == 2  # 28: the longest line
+    with pytest.raises(ExamplesFileError, match=r"2 rows padded to the longest \(3 tokens\) are 6 values"):
+        read_examples(path, max_cells=5, max_label=70_000)
+
+
+def test_the_byte_limit_holds_while_reading_a_file_that_says_it_is_empty():
+    # /proc files report size 0; a file may also grow after its size was checked.
+    from tasks.examples_file import _lines
+
+    stream = io.BytesIO(b'{"x": [1], "y": 1}\n' * 10)
+    with pytest.raises(ExamplesFileError, match="larger than the limit 50 bytes"):
+        list(_lines(stream, "grown.jsonl", max_bytes=50, max_line_bytes=100))
+
+
+def test_line_endings_blank_lines_and_a_byte_order_mark(tmp_path):
+    path = tmp_path / "crlf.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"x": [1, 2], "y": 3}\r\n\r\n  \n{"x": [0, 2], "y": 1}\r\n')
+    split = read_examples(path)
+    np.testing.assert_array_equal(split.X, [[1, 2], [0, 2]])
+    np.testing.assert_array_equal(split.y, [3, 1])
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b'{"x": [1], "y": 1}\n' + b"[" * 50 + b"]" * 50 + b"\n", [":2:", "nested 50 levels"]),
+        (b'{"x": [1], "y": 1}\n{"x": ' + b"[" * 20 + b"]" * 20 + b', "y": 1}\n', [":2:", "x must be"]),
+        (b'{"x": [1], "y": "' + b"[" * 100 + b'"}\n', [":1:", "y must be an integer"]),
+        (b'{"x": [1], "y": ' + b"7" * 5000 + b"}\n", [":1:", "malformed JSON", "4300 digits"]),
+        (b'{"x": [1], "y": 1}\n{"x": [1], "y": 1}\xc3\n', [":2:", "not UTF-8"]),
+        (b'{"x": [1, -' + b"9" * 80 + b'], "y": 1}\n', [":1:", "integers >= 0", "characters)"]),
+    ],
+)
+def test_hostile_lines_are_one_short_line_naming_the_line(tmp_path, content, words):
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(ExamplesFileError) as error:
+        read_examples(path)
+    message = str(error.value)
+    assert "\n" not in message and len(message) < len(str(path)) + 160, message
+    for word in words:
+        assert word in message
+
+
+def test_special_files_are_refused_by_the_task_and_the_reader(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(ExamplesFileError, match="is a FIFO"):
+        parse_task(f"examples:train={fifo}")
+    with pytest.raises(ExamplesFileError, match="is a FIFO"):
+        read_examples(fifo)  # opened without blocking: this returns at once
+    with pytest.raises(ExamplesFileError, match="is a directory"):
+        read_examples(tmp_path)
+    with pytest.raises(ExamplesFileError, match="character device"):
+        read_examples("/dev/zero")
+
+
+def test_the_first_bad_row_is_reported_whatever_the_kind_of_fault(tmp_path):
+    like = ModularTask(p=5).test_split()
+    path = _write(tmp_path, '{"x": [1, 2], "y": 1}\n{"x": [1, 2], "y": 9}\n{"x": [1, 7], "y": 1}\n')
+    with pytest.raises(ExamplesFileError, match=r":2: label 9 is not accepted"):
+        read_examples(path, like=like)
+    path = _write(tmp_path, '{"x": [1, 2], "y": 1}\n{"x": [1, 7], "y": 9}\n')
+    with pytest.raises(ExamplesFileError, match=r":2: token 7 is not accepted"):
+        read_examples(path, like=like)
