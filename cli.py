@@ -73,6 +73,35 @@ def sample(
         typer.echo(task.format_example(examples, i))
 
 
+@app.command("dsl")
+def dsl_command(
+    spec: str = typer.Argument(..., help="DSL spec, e.g. arith:p=97 or seq:d_vocab=3,pad=2."),
+    weights: str | None = typer.Option(None, "--weights", help="Prior weights: add=2,ite=0.5 (0 drops)."),
+) -> None:
+    """The primitives of a DSL: signature, cost in bits under the prior, and what each computes."""
+    from synth import Prior, parse_dsl
+    from synth.prior import describe
+
+    try:
+        dsl = parse_dsl(spec)
+        prior = Prior(dsl.primitives, _weights(weights))
+    except ValueError as exc:
+        fail(str(exc))
+    typer.echo(f"# {dsl.spec}")
+    for line in describe(prior):
+        typer.echo(line)
+
+
+def _weights(text: str | None) -> dict[str, float] | None:
+    """``add=2,mul=0.5`` as prior weights; exit 2 naming the form otherwise."""
+    from tasks.spec import coerce
+
+    try:
+        return coerce(f"({text})", dict[str, float], "--weights", "synth") if text else None
+    except ValueError as exc:
+        fail(f"bad --weights {text!r} ({exc}); expected primitive=number, e.g. add=2,mul=0.5")
+
+
 # --- the comparison grid: run, table, plot (compare/) -----------------------------------------
 
 STORE_OPTION = typer.Option("dlps-results.sqlite", "--store", help="The results store (SQLite file).")
@@ -100,39 +129,22 @@ def run(
     retry_failed: bool = typer.Option(False, help="Run again the cells stored as failed."),
 ) -> None:
     """Run a task × method × size × seed grid into the store; finished cells are skipped."""
-    import os
-
-    from compare.cells import CellOptions
-    from compare.executors import make_executor
-    from compare.grid import build_cells, grid_parts
     from compare.methods import Budgets
-    from compare.runner import run_grid
-    from compare.store import Store
+    from compare.runner import prepare_run
 
+    grid = dict(preset_name=preset, tasks=tasks, methods=methods, sizes=sizes, seeds=seeds)
+    budgets = Budgets(steps=steps, candidates=synth_candidates, max_bits=max_bits, seconds=synth_seconds)
     try:
-        parts = grid_parts(preset, tasks, methods, sizes, seeds)
-        budgets = Budgets(steps=steps, candidates=synth_candidates, max_bits=max_bits, seconds=synth_seconds)
-        cells, notes = build_cells(parts, budgets, skip_unfit=preset is not None)
-        workers = jobs if jobs is not None else len(os.sched_getaffinity(0))
-        executor = make_executor(workers, scheduler, CellOptions(artefacts=artefacts))
-    except ValueError as exc:  # SpecError, ExecutorError
+        planned = prepare_run(grid, budgets, store, jobs, scheduler, artefacts)
+    except ValueError as exc:  # SpecError, StoreError, ExecutorError, an unusable artefacts folder
         fail(str(exc))
-    for note in notes:
+    for note in planned.notes:
         typer.echo(f"note: {note}", err=True)
     try:
-        results = Store(store)
-    except ValueError as exc:  # StoreError
-        executor.close()
-        fail(str(exc))
-    try:
-        summary = run_grid(cells, results, executor, retry_failed=retry_failed)
+        summary = planned.execute(retry_failed=retry_failed)
     except KeyboardInterrupt:
-        executor.close(abort=True)
         typer.echo("Interrupted: every finished cell is stored; run the same command to go on.", err=True)
         raise typer.Exit(code=130) from None
-    finally:
-        executor.close()
-        results.close()
     typer.echo(summary.line())
     if summary.lost:
         raise typer.Exit(code=1)
@@ -196,9 +208,83 @@ def plot(
         typer.echo(str(path))
 
 
-# --- training one learner: train (baselines/) ----------------------------------------------------
+# --- one learner on one data set: train, synth ---------------------------------------------------
 
-TRAIN_FORMATS = ("text", "json")
+SINGLE_FORMATS = ("text", "json")
+
+
+def _print_single(result: dict, plot_note: str | None = None) -> None:
+    """The text form of a ``dlps train`` / ``dlps synth`` result (the JSON schema of the README)."""
+    from synth.enumerate import STOP_REASONS
+
+    source = result["task"] or result["examples"]
+    typer.echo(f"# {source} | {result['method']} | n={result['n']} seed={result['seed']}")
+    learned = result["learner"]
+    if "program" in learned:
+        typer.echo(f"program    {learned['program'] or '(none of the output type within the budget)'}")
+        if learned["bits"] is not None:
+            typer.echo(f"bits       {learned['bits']:.2f}")
+    accs = "  ".join(f"{k} {'n/a' if v is None else f'{v:.4f}'}" for k, v in result["accuracy"].items())
+    typer.echo(f"accuracy   {accs}")
+    if "first_step" in learned:
+        firsts = "  ".join(f"{k} {'never' if v is None else v}" for k, v in learned["first_step"].items())
+        typer.echo(f"99% at step  {firsts}   (of {learned['steps']} steps; log-spaced evaluations)")
+    if "search" in learned:
+        search = learned["search"]
+        verdict = ("consistent with every training example" if learned["found"]
+                   else "best so far (not consistent)")
+        typer.echo(f"search     {search['stop_reason']} ({STOP_REASONS[search['stop_reason']]}): {verdict}; "
+                   f"{search['candidates']:,} candidates, {search['kept']:,} kept; complete to "
+                   f"{search['bits_reached']:.2f} bits")
+    if "posterior_programs" in learned:
+        typer.echo(f"posterior  {learned['posterior_programs']} consistent programs vote (weight 2^-bits)")
+    for part, why in result.get("errors", {}).items():
+        typer.echo(f"note: {part}: {why}")
+    typer.echo(f"wall time  {result['seconds']:.2f} s")
+
+
+def _run_single(load, method: str, seed: int, overrides: dict, format: str, save: str | None = None,
+                plot: str | None = None) -> None:
+    """Load the data, build the learner, fit, score and print (the body of train and synth)."""
+    import json
+
+    from compare.evaluate import single_run
+    from compare.methods import canonical_spec, make_learner
+
+    if format not in SINGLE_FORMATS:
+        fail(f"unknown format {format!r}; accepted: {', '.join(SINGLE_FORMATS)}")
+    try:
+        source, train, evals = load()
+        learner = make_learner(method, train, random_state=seed, **overrides)
+        if (save or plot) and not learner.has_model:
+            fail(f"--save and --plot need a network method (transformer, mlp, lstm), not {method!r}")
+        if save:
+            from baselines.checkpoints import checkpoint_settings
+            from compare.runner import writable_folder
+
+            writable_folder(save, "the saved network")
+            learner.set_params(**checkpoint_settings(learner.steps))
+        spec = canonical_spec(method, train, **overrides)
+        result = single_run(learner, train, evals, source, spec, seed)
+    except ValueError as exc:  # SpecError, ExamplesFileError, values a learner cannot take, budgets
+        fail(str(exc))
+    if save:
+        from baselines.checkpoints import save_learner
+
+        save_learner(learner, save, meta={k: result[k] for k in ("task", "examples", "method", "n", "seed")})
+    if plot:
+        from baselines.report import plot_history
+
+        try:
+            plot_history(learner.history_, plot, title=f"{result['task'] or result['examples']}  {spec}")
+        except OSError as exc:
+            fail(f"cannot write {plot}: {exc.strerror or exc}")
+    if format == "json":
+        typer.echo(json.dumps(result))
+    else:
+        _print_single(result)
+
+
 
 
 @app.command()
@@ -206,73 +292,22 @@ def train(
     spec: str = typer.Argument(..., help="Task spec, e.g. 'modular:p=59,test_fraction=0.6' (dlps tasks)."),
     method: str = typer.Option(
         "transformer", "--method", help="Method spec: transformer, mlp, lstm, lookup, knn, logistic, gbt, "
-        "with parameters as in 'transformer:n_layers=2,attn_only=true'.",
+        "synth, with parameters as in 'transformer:n_layers=2,attn_only=true'.",
     ),
     n: int = typer.Option(1000, "--n", help="Training examples."),
     seed: int = typer.Option(0, "--seed", help="Seed of the training draw and of the learner."),
     steps: int | None = typer.Option(None, "--steps", help="Optimizer steps (networks only)."),
+    save: str | None = typer.Option(None, "--save", help="Save the network (weights, checkpoints, history)."),
     plot: str | None = typer.Option(None, "--plot", help="Write the training curves to this PNG (networks)."),
     format: str = typer.Option("text", "--format", help="text or json."),
 ) -> None:
     """Train one learner on a task: train/test/OOD accuracy, steps to 99%, wall time."""  # fmt: skip
-    import json
+    from compare.evaluate import task_data
 
-    from baselines.registry import canonical_spec, is_neural, make_learner, parse_method
-    from baselines.report import plot_history, train_and_score
-    from tasks import parse_task
-
-    if format not in TRAIN_FORMATS:
-        fail(f"unknown format {format!r}; accepted: {', '.join(TRAIN_FORMATS)}")
-    overrides = {"random_state": seed} | ({} if steps is None else {"steps": steps})
-    try:
-        task = parse_task(spec)
-        parse_method(method)  # name the bad method before any data is drawn
-        train_split = task.train_split(n, seed)
-        learner = make_learner(method, train_split, task.family, **overrides)
-        evals = {"test": task.test_split()} | {name: task.ood_split(name) for name in task.ood_names}
-        if plot is not None and not is_neural(learner):
-            fail(f"--plot needs a network method (transformer, mlp, lstm), not {method!r}")
-        result = train_and_score(learner, train_split, evals)
-    except ValueError as exc:  # SpecError, bad parameter values, inputs a learner cannot take
-        fail(str(exc))
-    if plot is not None:
-        try:
-            plot_history(learner.history_, plot, title=f"{task.spec}  {method}  n={n} seed={seed}")
-        except OSError as exc:
-            fail(f"cannot write {plot}: {exc.strerror or exc}")
-    method_spec = canonical_spec(method, train_split, task.family, **overrides)
-    if format == "json":
-        typer.echo(json.dumps({"task": task.spec, "method": method_spec, "n": n, "seed": seed, **result}))
-        return
-    typer.echo(f"# {task.spec} | {method_spec} | n={n} seed={seed}")
-    accs = "  ".join(f"{k} {'n/a' if v is None else f'{v:.4f}'}" for k, v in result["accuracy"].items())
-    typer.echo(f"accuracy   {accs}")
-    if "first_step" in result:
-        firsts = "  ".join(f"{k} {'never' if v is None else v}" for k, v in result["first_step"].items())
-        typer.echo(f"99% at step  {firsts}   (of {result['steps']} steps; log-spaced evaluations)")
-    for part, why in result.get("errors", {}).items():
-        typer.echo(f"note: {part}: {why}")
-    typer.echo(f"wall time  {result['seconds']:.2f} s")
-
-
-
-# --- the synthesizer: synth (synth/) -------------------------------------------------------------
-
-SYNTH_FORMATS = ("text", "json")
-
-
-def _parse_weights(text: str | None) -> dict[str, float] | None:
-    """``add=2,mul=0.5`` -> {"add": 2.0, "mul": 0.5}."""
-    if not text:
-        return None
-    weights: dict[str, float] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        name, _, value = item.partition("=")
-        try:
-            weights[name.strip()] = float(value)
-        except ValueError:
-            fail(f"bad --weights item {item!r}; expected primitive=number, e.g. add=2,mul=0.5")
-    return weights
+    if n < 1:
+        fail(f"--n must be >= 1, got {n}")
+    overrides = {} if steps is None else {"steps": steps}
+    _run_single(lambda: task_data(spec, n, seed), method, seed, overrides, format, save, plot)
 
 
 @app.command()
@@ -295,90 +330,24 @@ def synth(
     format: str = typer.Option("text", "--format", help="text, or json (one object)."),
 ) -> None:
     """Find the simplest program consistent with training examples; print it with its scores."""
-    import json
-    import math
+    from compare.evaluate import examples_data, task_data
 
-    from synth import EnumerativeSynthesizer, complete_dsl, default_dsl
-    from tasks import accuracy, parse_task
-    from tasks.examples_file import build_splits, parse_examples
-
-    if format not in SYNTH_FORMATS:
-        fail(f"unknown format {format!r}; accepted: {', '.join(SYNTH_FORMATS)}")
     if (spec is None) == (examples is None):
         fail("give either a task SPEC or --examples FILE (not both)")
     if test is not None and examples is None:
         fail("--test needs --examples (a task brings its own test split)")
+    if examples is not None and dsl is None:
+        fail("--examples needs --dsl (e.g. --dsl arith:p=97, or --dsl seq for token sequences)")
     if n < 1:
         fail(f"--n must be >= 1, got {n}")
-    try:
-        if spec is not None:
-            task = parse_task(spec)
-            train, evals = task.train_split(n, seed), {"test": task.test_split()}
-            evals |= {name: task.ood_split(name) for name in task.ood_names}
-        else:
-            if dsl is None:
-                fail("--examples needs --dsl (e.g. --dsl arith:p=97, or --dsl seq for token sequences)")
-            files = [parse_examples(examples)] + ([parse_examples(test)] if test else [])
-            # The seq DSL takes token sequences: rows of different lengths are right-padded.
-            sequences = dsl.partition(":")[0] == "seq"
-            train, *rest = build_splits(files, pad=sequences, names=["train", "test"][: len(files)])
-            evals = {"test": rest[0]} if rest else {}
-        model = EnumerativeSynthesizer(
-            dsl=complete_dsl(dsl, train) if dsl else default_dsl(train),
-            weights=_parse_weights(weights),
-            max_bits=max_bits,
-            max_candidates=max_candidates,
-            time_limit=time_limit,
-            max_bank_mb=max_bank_mb,
-            posterior=posterior,
-            random_state=seed,
-        )
-        model.fit(train.X, train.y, mask=train.mask)
-        scores: dict[str, float | None] = {"train": None}
-        if model.program_ is not None:
-            for name, split in {"train": train, **evals}.items():
-                scores[name] = accuracy(split.y, model.predict(split.X), split.mask)
-    except ValueError as exc:  # SpecError, ExamplesFileError, values that do not fit the DSL, budgets
-        fail(str(exc))
-    stats = model.search_stats_
-    result = {
-        "task": task.spec if spec is not None else None,
-        "examples": examples,
-        "test_file": test,
-        "dsl": model.dsl_.spec,
-        "n": len(train),
-        "seed": seed,
-        "program": None if model.program_ is None else str(model.program_),
-        "bits": None if math.isnan(model.bits_) else round(float(model.bits_), 4),
-        "found": bool(model.found_),
-        "train_accuracy": scores["train"],
-        "test_accuracy": scores.get("test"),
-        "ood_accuracy": {k: v for k, v in scores.items() if k not in ("train", "test")},
-        "seconds": round(float(stats["seconds"]), 4),
-        "candidates": int(stats["candidates"]),
-        "kept": int(stats["kept"]),
-        "stop_reason": stats["stop_reason"],
-        "bits_reached": round(float(stats["bits_reached"]), 4),
-    }
-    if posterior:
-        result["posterior_programs"] = len(model.posterior_)
-    if format == "json":
-        typer.echo(json.dumps(result))
-        return
-    source = task.spec if spec is not None else examples
-    typer.echo(f"# {source} | {result['dsl']} | n={result['n']} seed={seed}")
-    typer.echo(f"program    {result['program'] or '(none of the output type within the budget)'}")
-    if result["bits"] is not None:
-        typer.echo(f"bits       {result['bits']:.2f}")
-    accs = "  ".join(f"{k} {'n/a' if v is None else f'{v:.4f}'}" for k, v in scores.items())
-    typer.echo(f"accuracy   {accs}")
-    verdict = "consistent with every training example" if result["found"] else "best so far (not consistent)"
-    typer.echo(
-        f"search     {result['stop_reason']}: {verdict}; {result['candidates']:,} candidates, "
-        f"{result['kept']:,} kept, {result['seconds']:.2f} s; complete to {result['bits_reached']:.2f} bits"
-    )
-    if posterior:
-        typer.echo(f"posterior  {result['posterior_programs']} consistent programs vote (weight 2^-bits)")
+    overrides = dict(weights=_weights(weights), max_bits=max_bits, max_candidates=max_candidates,
+                     time_limit=time_limit, max_bank_mb=max_bank_mb, posterior=posterior)
+    overrides |= {"dsl": dsl} if dsl else {}
+    # The seq DSL reads token sequences: rows of different lengths are right-padded.
+    sequences = dsl is not None and dsl.partition(":")[0].strip() == "seq"
+    load = (lambda: task_data(spec, n, seed)) if spec else (lambda: examples_data(examples, test, sequences))
+    _run_single(load, "synth", seed, overrides, format)
+
 
 if __name__ == "__main__":
     app()

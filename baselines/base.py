@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from tasks import UNSCORED, accuracy
+from tasks.learners import LearnerInfo
 
 
 def check_X(X) -> np.ndarray:
@@ -41,10 +42,33 @@ def check_Xy(X, y) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
+def pad_to_width(X: np.ndarray, width: int, pad_id: int | None, who: str) -> np.ndarray:
+    """``X`` right-padded with ``pad_id`` to ``width`` tokens (a learner with one slot per training
+    position); ValueError for wider rows, or narrower ones without a pad id."""
+    if X.shape[1] > width:
+        raise ValueError(f"{who} was fitted on {width} tokens per example; got {X.shape[1]}")
+    if X.shape[1] < width:
+        if pad_id is None:
+            raise ValueError(f"{who} takes {width} tokens per example and has no pad_id; got {X.shape[1]}")
+        X = np.pad(X, ((0, 0), (0, width - X.shape[1])), constant_values=pad_id)
+    return X
+
+
+def apply_mask(y, mask) -> np.ndarray:
+    """``y`` with ``UNSCORED`` wherever ``mask`` is False (the learners' one label format)."""
+    y = np.asarray(y)
+    if mask is None:
+        return y
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != y.shape:
+        raise ValueError(f"mask shape {mask.shape} differs from y shape {y.shape}")
+    return np.where(mask, y, UNSCORED)
+
+
 def as_pair(data) -> tuple[np.ndarray, np.ndarray]:
-    """An eval set given as ``(X, y)`` or as anything with ``X`` and ``y`` (a ``tasks.Split``)."""
+    """An eval set given as ``(X, y)`` or as anything with ``X``, ``y`` and ``mask`` (a ``tasks.Split``)."""
     if hasattr(data, "X") and hasattr(data, "y"):
-        return data.X, data.y
+        return data.X, apply_mask(data.y, getattr(data, "mask", None))
     X, y = data
     return X, y
 
@@ -69,11 +93,12 @@ def check_tokens(X: np.ndarray, d_vocab: int) -> None:
         )
 
 
-class Learner(BaseEstimator):
-    """Base of every learner here: masked accuracy as ``score``."""
+class Learner(LearnerInfo, BaseEstimator):
+    """Base of every learner here (the contract of :mod:`tasks.learners`): masked accuracy as ``score``."""
 
-    def score(self, X, y) -> float:
-        """Accuracy of ``predict(X)`` against ``y``, over scored entries only (``y != -1``)."""
+    def score(self, X, y, mask=None) -> float:
+        """Accuracy of ``predict(X)`` against ``y``, over ``mask`` (default: entries ``y != -1``)."""
         y = np.asarray(y)
-        mask = (y != UNSCORED) if y.ndim == 2 else None
+        if mask is None and y.ndim == 2:
+            mask = y != UNSCORED
         return accuracy(y, self.predict(X), mask)

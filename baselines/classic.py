@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -29,8 +30,9 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from baselines.base import Learner, check_X, check_Xy
-from tasks import UNSCORED
+from baselines.base import Learner, apply_mask, check_X, check_Xy, pad_to_width
+from tasks import UNSCORED, Split
+from tasks.learners import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Range, register_learner
 
 
 def _most_common(labels: np.ndarray) -> int:
@@ -55,6 +57,13 @@ class ClassicLearner(Learner):
     pad_id: int | None = None
     random_state: int | None = 0
 
+    not_canonical: ClassVar[tuple[str, ...]] = ("pad_id", "random_state")
+    param_ranges: ClassVar[dict[str, Range]] = {"pad_id": NON_NEGATIVE}
+
+    @classmethod
+    def data_params(cls, split: Split, params: dict) -> dict:
+        return {} if params.get("pad_id") is not None else {"pad_id": split.pad_id}
+
     def _estimator(self, n_rows: int):
         """A fresh scikit-learn estimator for a training set of ``n_rows`` rows."""
         raise NotImplementedError
@@ -65,20 +74,13 @@ class ClassicLearner(Learner):
         return self._estimator(len(X)).fit(X, y)
 
     def _width(self, X: np.ndarray) -> np.ndarray:
-        width = self.n_features_in_
-        if X.shape[1] > width:
-            raise ValueError(
-                f"{type(self).__name__} was fitted on {width} tokens per example; got {X.shape[1]}"
-            )
-        if X.shape[1] < width:
-            if self.pad_id is None:
-                raise ValueError(f"{type(self).__name__} takes {width} tokens per example; got {X.shape[1]}")
-            X = np.pad(X, ((0, 0), (0, width - X.shape[1])), constant_values=self.pad_id)
-        return X
+        return pad_to_width(X, self.n_features_in_, self.pad_id, type(self).__name__)
 
-    def fit(self, X, y, eval_sets: dict | None = None):
-        """Fit on ``X`` (n, k) and ``y`` (n,) or (n, L); ``eval_sets`` is accepted and ignored."""
-        X, y = check_Xy(X, y)
+    def fit(self, X, y, *, mask=None, eval_sets: dict | None = None):
+        """Fit on ``X`` (n, k) and ``y`` (n,) or (n, L) (scored where ``mask``); ``eval_sets`` is
+        accepted and ignored."""
+        self.check()
+        X, y = check_Xy(X, apply_mask(y, mask))
         self.n_features_in_ = X.shape[1]
         self.per_position_ = y.ndim == 2
         if not self.per_position_:
@@ -128,6 +130,7 @@ class Table:
         return np.array([self.table.get(row.tobytes(), self.default) for row in X], dtype=np.int64)
 
 
+@register_learner("lookup")
 @dataclass(eq=False, repr=False, kw_only=True)
 class LookupTableLearner(ClassicLearner):
     """Memorizer: exact match, else the most common training label (per position: prefix match)."""
@@ -144,6 +147,7 @@ def _onehot() -> OneHotEncoder:
     return OneHotEncoder(handle_unknown="ignore")
 
 
+@register_learner("knn")
 @dataclass(eq=False, repr=False, kw_only=True)
 class KNNLearner(ClassicLearner):
     """k-nearest neighbours on one-hot tokens (ties in distance: sklearn's order)."""
@@ -151,11 +155,15 @@ class KNNLearner(ClassicLearner):
     n_neighbors: int = 1
     weights: str = "uniform"
 
+    param_ranges: ClassVar[dict[str, Range]] = ClassicLearner.param_ranges | {"n_neighbors": AT_LEAST_1}
+    param_choices: ClassVar[dict[str, tuple[str, ...]]] = {"weights": ("uniform", "distance")}
+
     def _estimator(self, n_rows: int):
         knn = KNeighborsClassifier(n_neighbors=min(self.n_neighbors, n_rows), weights=self.weights)
         return make_pipeline(_onehot(), knn)
 
 
+@register_learner("logistic")
 @dataclass(eq=False, repr=False, kw_only=True)
 class LogisticLearner(ClassicLearner):
     """Multinomial logistic regression on one-hot tokens."""
@@ -163,10 +171,15 @@ class LogisticLearner(ClassicLearner):
     C: float = 1.0
     max_iter: int = 300
 
+    param_ranges: ClassVar[dict[str, Range]] = ClassicLearner.param_ranges | {
+        "C": POSITIVE, "max_iter": AT_LEAST_1,
+    }
+
     def _estimator(self, n_rows: int):
         return make_pipeline(_onehot(), LogisticRegression(C=self.C, max_iter=self.max_iter))
 
 
+@register_learner("gbt")
 @dataclass(eq=False, repr=False, kw_only=True)
 class GBTLearner(ClassicLearner):
     """Gradient-boosted trees (scikit-learn's histogram GBT) on the raw token ids."""
@@ -174,6 +187,10 @@ class GBTLearner(ClassicLearner):
     max_iter: int = 50
     learning_rate: float = 0.1
     max_leaf_nodes: int = 31
+
+    param_ranges: ClassVar[dict[str, Range]] = ClassicLearner.param_ranges | {
+        "max_iter": AT_LEAST_1, "learning_rate": POSITIVE, "max_leaf_nodes": Range(2),
+    }
 
     def _estimator(self, n_rows: int):
         return HistGradientBoostingClassifier(

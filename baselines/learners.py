@@ -2,8 +2,9 @@
 :class:`LSTMLearner`.
 
 Each learner is a dataclass of its hyper-parameters (so ``get_params``/``clone`` and the spec
-syntax see the same fields). ``fit(X, y, eval_sets=None)`` trains; ``eval_sets`` (name → ``(X, y)``
-or a ``tasks.Split``) are evaluated along the way into ``history_`` but never used for stopping.
+syntax see the same fields). ``fit(X, y, *, mask=None, eval_sets=None)`` trains; ``eval_sets`` (name
+→ ``(X, y)`` or a ``tasks.Split``) are evaluated along the way into ``history_`` but never used for
+stopping (an eval set a learner cannot read, such as longer rows for the MLP, is left out).
 
 Fitted attributes: ``model_`` (the torch module, in eval mode; read its activations with
 :mod:`baselines.hooks`), ``history_`` (dict of lists: ``step`` and ``<part>_loss`` /
@@ -27,11 +28,46 @@ import numpy as np
 import torch
 from torch import nn
 
-from baselines.base import Learner, as_pair, check_tokens, check_X, check_Xy, infer_sizes
-from baselines.lstm import LSTM, LSTMConfig
+from baselines.base import (
+    Learner,
+    apply_mask,
+    as_pair,
+    check_tokens,
+    check_X,
+    check_Xy,
+    infer_sizes,
+    pad_to_width,
+)
+from baselines.lstm import CELLS, LSTM, LSTMConfig
 from baselines.mlp import MLP, MLPConfig
-from baselines.training import EVAL_BUDGET, Data, Engine, Result, SingleEngine, TrainConfig, train_models
-from baselines.transformer import Transformer, TransformerConfig
+from baselines.params import ACTIVATIONS
+from baselines.training import (
+    STOP_MODES,
+    Data,
+    Engine,
+    Result,
+    SingleEngine,
+    TrainConfig,
+    eval_chunk,
+    first_step,
+    train_models,
+)
+from baselines.transformer import POSITIONAL, Transformer, TransformerConfig
+from tasks import SpecError, Split
+from tasks.learners import (
+    AT_LEAST_1,
+    FRACTION,
+    NON_NEGATIVE,
+    OPEN_FRACTION,
+    POSITIVE,
+    Range,
+    check_params,
+    register_learner,
+)
+
+#: Part of every network cell's fingerprint: bump it when a change to the models or the training
+#: loop changes what the same parameters and seed produce, so stored cells are not reused.
+MODEL_VERSION = 1
 
 TRAIN_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
 
@@ -41,6 +77,21 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+def check_device(device: str) -> None:
+    """SpecError when ``device`` is not a device name or names one this machine does not have."""
+    accepted = "auto, cpu, cuda, cuda:N"
+    try:
+        dev = resolve_device(device)
+    except (RuntimeError, ValueError):
+        raise SpecError(f"device={device!r} is not a device; accepted: {accepted}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SpecError(f"device={device!r}, but this machine has no CUDA GPU; use device=cpu or auto")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise SpecError(f"device={device!r}, but this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    if dev.type not in ("cpu", "cuda"):
+        raise SpecError(f"device={device!r} is not supported; accepted: {accepted}")
 
 
 @dataclass(eq=False, repr=False, kw_only=True)
@@ -56,6 +107,23 @@ class NeuralLearner(Learner):
 
     #: True where inputs wider than the training rows cannot be taken.
     fixed_width: ClassVar[bool] = False
+    has_model: ClassVar[bool] = True
+    batchable: ClassVar[bool] = True
+    #: The architecture's config dataclass (a saved network is rebuilt from it).
+    config_class: ClassVar[type]
+    budget_params: ClassVar[dict[str, str]] = {"steps": "steps"}
+    #: From the training data (``data_params``), the cell's seed, and the device (written only when
+    #: not the default: the device changes speed, not what is learned).
+    not_canonical: ClassVar[tuple[str, ...]] = ("d_vocab", "n_classes", "pad_id", "random_state")
+    omit_when_default: ClassVar[tuple[str, ...]] = ("device",)
+    param_ranges: ClassVar[dict[str, Range]] = {
+        "d_vocab": AT_LEAST_1, "n_classes": AT_LEAST_1, "pad_id": NON_NEGATIVE, "steps": NON_NEGATIVE,
+        "lr": POSITIVE, "weight_decay": NON_NEGATIVE, "beta1": Range(0, 1, open_high=True),
+        "beta2": Range(0, 1, open_high=True), "batch_size": AT_LEAST_1, "warmup_steps": NON_NEGATIVE,
+        "eval_points": AT_LEAST_1, "checkpoint_steps": NON_NEGATIVE, "validation_fraction": OPEN_FRACTION,
+        "stop_accuracy": FRACTION, "patience": NON_NEGATIVE,
+    }  # fmt: skip
+    param_choices: ClassVar[dict[str, tuple[str, ...]]] = {"early_stopping": STOP_MODES}
 
     d_vocab: int | None = None
     n_classes: int | None = None
@@ -69,12 +137,40 @@ class NeuralLearner(Learner):
     warmup_steps: int = 0
     eval_points: int = 40
     checkpoint_steps: tuple[int, ...] = ()
+    checkpoint_first_99: bool = False
     early_stopping: str = "none"
     validation_fraction: float = 0.1
     stop_accuracy: float = 1.0
     patience: int | None = None
     random_state: int | None = 0
     device: str = "auto"
+
+    # --- the learner contract (tasks.learners) -------------------------------------------------
+    @classmethod
+    def data_params(cls, split: Split, params: dict) -> dict:
+        data = {"d_vocab": split.d_vocab, "n_classes": split.n_classes, "pad_id": split.pad_id}
+        return {k: v for k, v in data.items() if params.get(k) is None}
+
+    @classmethod
+    def fingerprint(cls, params: dict) -> str:
+        return f"model-v{MODEL_VERSION}"
+
+    def check(self) -> None:
+        """SpecError naming the first parameter out of range (before any data is touched)."""
+        check_params(self)
+        check_device(self.device)
+
+    def fitted_summary(self) -> dict:
+        """Steps trained, and the first logged step at which each part reached 99% accuracy."""
+        parts = [key[: -len("_acc")] for key in self.history_ if key.endswith("_acc")]
+        return {
+            "steps": int(self.stopped_step_),
+            "first_step": {part: first_step(self.history_, f"{part}_acc", 0.99) for part in parts},
+        }
+
+    def can_read(self, X: np.ndarray) -> bool:
+        """False for inputs this fitted learner cannot take (wider rows for a fixed-width model)."""
+        return not self.fixed_width or np.shape(X)[1] <= self.n_features_in_
 
     # --- what each architecture defines -------------------------------------------------------
     def _model_config(self, width: int, eval_widths: list[int]):
@@ -146,8 +242,17 @@ class NeuralLearner(Learner):
         self.stopped_step_ = result.stopped_step
         self.fit_seconds_ = seconds
 
-    def fit(self, X, y, eval_sets: dict | None = None, progress: Callable[[int, dict], None] | None = None):
-        """Train on ``X`` (n, k) token ids and ``y`` (n,) or (n, L) labels (-1 = unscored).
+    def fit(
+        self,
+        X,
+        y,
+        *,
+        mask=None,
+        eval_sets: dict | None = None,
+        progress: Callable[[int, dict], None] | None = None,
+    ):
+        """Train on ``X`` (n, k) token ids and ``y`` (n,) or (n, L) labels, scored where ``mask``
+        (default: where ``y != -1``).
 
         ``progress(step, metrics)``, if given, is called after each evaluation with the latest
         value of every history entry (for progress reports; it cannot change training).
@@ -156,7 +261,8 @@ class NeuralLearner(Learner):
         def report(step: int, results: list[Result]) -> None:
             progress(step, {key: values[-1] for key, values in results[0].history.items()})
 
-        train_group([self], [(X, y)], eval_sets, SingleEngine, None if progress is None else report)
+        pair = (X, apply_mask(y, mask))
+        train_group([self], [pair], eval_sets, SingleEngine, None if progress is None else report)
         return self
 
     def predict(self, X) -> np.ndarray:
@@ -164,8 +270,7 @@ class NeuralLearner(Learner):
         X = check_X(X)
         check_tokens(X, self.d_vocab_)
         data = self._tensors(X, None, next(self.model_.parameters()).device)
-        k = data.X.shape[1]
-        chunk = max(1, EVAL_BUDGET // (k * (512 + 4 * k)))
+        chunk = eval_chunk(1, data.X.shape[1])
         with torch.no_grad():
             preds = [
                 self.model_(data.X[i : i + chunk], None if data.R is None else data.R[i : i + chunk]).argmax(
@@ -198,6 +303,11 @@ def train_group(
     All learners must build the same architecture (same config); the eval sets are shared.
     """
     start = time.perf_counter()
+    for learner in learners:
+        learner.check()
+    if learners[0].fixed_width:  # leave out eval sets wider than the training rows (they cannot be read)
+        width = np.shape(as_pair(pairs[0])[0])[1]
+        eval_sets = {k: v for k, v in (eval_sets or {}).items() if np.shape(as_pair(v)[0])[1] <= width}
     eval_pairs = [tuple(map(np.asarray, as_pair(v))) for v in (eval_sets or {}).values()]
     begun = [learner._begin(X, y, eval_pairs) for learner, (X, y) in zip(learners, pairs, strict=True)]
     configs = {repr(b[0]) for b in begun}
@@ -254,6 +364,7 @@ class SequenceEncoding:
         return self.d_vocab_ + (0 if self.per_position_ else 1)
 
 
+@register_learner("transformer")
 @dataclass(eq=False, repr=False, kw_only=True)
 class TransformerLearner(SequenceEncoding, NeuralLearner):
     """A decoder transformer (:mod:`baselines.transformer`); defaults are Nanda's grokking model.
@@ -261,6 +372,28 @@ class TransformerLearner(SequenceEncoding, NeuralLearner):
     ``n_ctx`` None: twice the encoded training width (and at least the eval sets' widths), so that
     longer out-of-distribution inputs fit; learned positions never seen in training stay untrained.
     """
+
+    config_class: ClassVar[type] = TransformerConfig
+    param_ranges: ClassVar[dict[str, Range]] = NeuralLearner.param_ranges | {
+        "n_layers": NON_NEGATIVE, "n_heads": AT_LEAST_1, "d_model": AT_LEAST_1, "d_head": AT_LEAST_1,
+        "d_mlp": AT_LEAST_1, "rotary_dim": Range(2), "n_ctx": AT_LEAST_1,
+    }  # fmt: skip
+    param_choices: ClassVar[dict[str, tuple[str, ...]]] = NeuralLearner.param_choices | {
+        "act": tuple(ACTIVATIONS), "positional": POSITIONAL,
+    }
+
+    def check(self) -> None:
+        super().check()
+        if self.d_head is None and self.d_model % self.n_heads:
+            raise SpecError(
+                f"transformer: d_model={self.d_model} is not divisible by n_heads={self.n_heads}; "
+                "change one, or set d_head"
+            )
+        head = self.d_head or self.d_model // self.n_heads
+        if self.positional == "rotary" and self.rotary_dim is not None and (
+            self.rotary_dim % 2 or self.rotary_dim > head
+        ):
+            raise SpecError(f"transformer: rotary_dim={self.rotary_dim} must be even and <= d_head={head}")
 
     n_layers: int = 1
     n_heads: int = 4
@@ -291,9 +424,16 @@ class TransformerLearner(SequenceEncoding, NeuralLearner):
         return Transformer(cfg, generator)
 
 
+@register_learner("lstm")
 @dataclass(eq=False, repr=False, kw_only=True)
 class LSTMLearner(SequenceEncoding, NeuralLearner):
     """A left-to-right LSTM or GRU (:mod:`baselines.lstm`); takes inputs of any length."""
+
+    config_class: ClassVar[type] = LSTMConfig
+    param_ranges: ClassVar[dict[str, Range]] = NeuralLearner.param_ranges | {
+        "d_embed": AT_LEAST_1, "d_hidden": AT_LEAST_1, "n_layers": AT_LEAST_1,
+    }
+    param_choices: ClassVar[dict[str, tuple[str, ...]]] = NeuralLearner.param_choices | {"cell": CELLS}
 
     d_embed: int = 32
     d_hidden: int = 64
@@ -310,6 +450,7 @@ class LSTMLearner(SequenceEncoding, NeuralLearner):
         return LSTM(cfg, generator)
 
 
+@register_learner("mlp")
 @dataclass(eq=False, repr=False, kw_only=True)
 class MLPLearner(NeuralLearner):
     """An MLP over concatenated token embeddings (:mod:`baselines.mlp`), for fixed-width inputs
@@ -322,6 +463,13 @@ class MLPLearner(NeuralLearner):
 
     #: Inputs wider than the training rows cannot be taken (one embedding slot per position).
     fixed_width: ClassVar[bool] = True
+    config_class: ClassVar[type] = MLPConfig
+    param_ranges: ClassVar[dict[str, Range]] = NeuralLearner.param_ranges | {
+        "d_embed": AT_LEAST_1, "d_mlp": AT_LEAST_1, "n_layers": NON_NEGATIVE,
+    }
+    param_choices: ClassVar[dict[str, tuple[str, ...]]] = NeuralLearner.param_choices | {
+        "act": tuple(ACTIVATIONS),
+    }
 
     d_embed: int = 32
     d_mlp: int = 128
@@ -348,16 +496,7 @@ class MLPLearner(NeuralLearner):
         return MLP(cfg, generator)
 
     def _encode(self, X: np.ndarray) -> np.ndarray:
-        width = self.n_features_in_
-        if X.shape[1] > width:
-            raise ValueError(f"the MLP was fitted on {width} tokens per example; got {X.shape[1]}")
-        if X.shape[1] < width:
-            if self.pad_id is None:
-                raise ValueError(
-                    f"the MLP takes {width} tokens per example and has no pad_id; got {X.shape[1]}"
-                )
-            X = np.pad(X, ((0, 0), (0, width - X.shape[1])), constant_values=self.pad_id)
-        return X
+        return pad_to_width(X, self.n_features_in_, self.pad_id, "the MLP")
 
     def _targets(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
         return y[:, None]

@@ -32,6 +32,12 @@ EVAL_BUDGET = 2**23
 STOP_MODES = ("none", "train", "validation")
 
 
+def eval_chunk(n_models: int, width: int) -> int:
+    """Rows per evaluation chunk for ``n_models`` models on rows of ``width`` tokens (about
+    ``EVAL_BUDGET`` activation floats: attention grows with the square of the width)."""
+    return max(1, EVAL_BUDGET // (n_models * width * (512 + 4 * width)))
+
+
 @dataclass
 class TrainConfig:
     """Optimization and logging settings (the learners' parameters of the same names)."""
@@ -45,6 +51,7 @@ class TrainConfig:
     warmup_steps: int = 0
     eval_points: int = 40
     checkpoint_steps: tuple[int, ...] = ()
+    checkpoint_first_99: bool = False  # also keep the weights at the first evaluation with 99% train, test
     early_stopping: str = "none"  # "train" or "validation": stop once its accuracy >= stop_accuracy
     stop_accuracy: float = 1.0
     patience: int | None = None  # also stop after this many evaluations without a better loss
@@ -131,7 +138,7 @@ def eval_schedule(steps: int, points: int) -> list[int]:
 def first_step(history: dict[str, list[float]], key: str, threshold: float) -> int | None:
     """The first logged step at which ``history[key]`` reached ``threshold`` (None if never)."""
     for step, value in zip(history.get("step", []), history.get(key, []), strict=False):
-        if value >= threshold:
+        if value is not None and value >= threshold:
             return int(step)
     return None
 
@@ -169,8 +176,8 @@ def pad_stack(datas: list[Data]) -> Data:
 
 def evaluate(engine: Engine, data: Data, shared: bool) -> tuple[np.ndarray, np.ndarray]:
     """Mean loss and accuracy per model on ``data`` (stacked, or ``shared`` by all models)."""
-    n, k = data.X.shape[-2], data.X.shape[-1]
-    chunk = max(1, EVAL_BUDGET // (engine.n_models * k * (512 + 4 * k)))
+    n = data.X.shape[-2]
+    chunk = eval_chunk(engine.n_models, data.X.shape[-1])
     totals = torch.zeros(3, engine.n_models, dtype=torch.float64)
     with torch.no_grad():
         for start in range(0, n, chunk):
@@ -260,7 +267,10 @@ def train_models(
                 if active[m]:
                     results[m].checkpoints[step] = engine.state(m)
         if step in schedule:
+            was_active = list(active)
             _log_and_stop(engine, step, stacked, stacked_vals, eval_sets, cfg, results, active, best, waited)
+            if cfg.checkpoint_first_99:
+                _checkpoint_first_99(engine, step, results, was_active)
             if on_eval is not None:
                 on_eval(step, results)
             if not any(active):
@@ -280,6 +290,19 @@ def train_models(
         if active[m]:
             results[m].stopped_step, results[m].final_state = step, engine.state(m)
     return results
+
+
+def _checkpoint_first_99(engine: Engine, step: int, results: list[Result], active: list[bool]) -> None:
+    """Keep model m's weights at ``step`` when its train or test accuracy first reaches 99% there
+    (mechanism analysis compares the two moments)."""
+    for m, result in enumerate(results):
+        if not active[m] or step in result.checkpoints:
+            continue
+        for part in ("train", "test"):
+            accs = result.history.get(f"{part}_acc", [])
+            if accs and accs[-1] >= 0.99 and all(a < 0.99 for a in accs[:-1]):
+                result.checkpoints[step] = engine.state(m)
+                break
 
 
 def _adamw(params: list[torch.Tensor], cfg: TrainConfig) -> torch.optim.AdamW:

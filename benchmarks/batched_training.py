@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from baselines import fit_many, limit_threads
-from baselines.registry import make_learner
+from compare.methods import make_learner
 from tasks import parse_task
 
 DEFAULT_SIZES = "2,4,8,16,32;8,16,32,64,128;64,128,256,512,1024"
@@ -48,14 +48,14 @@ def compare(task, method: str, sizes: list[int], seeds: list[int], settings: dic
     cells = [(n, seed) for n in sizes for seed in seeds]
     splits = [task.train_split(n, seed) for n, seed in cells]
     test = task.test_split()
-    template = make_learner(method, splits[0], task.family, **settings)
+    template = make_learner(method, splits[0], **settings)
 
     def batched_run():
         return fit_many(template, splits, seeds=[s for _, s in cells], eval_sets={"test": test})
 
     def one_by_one_run():
         return [
-            make_learner(method, split, task.family, random_state=seed, **settings).fit(
+            make_learner(method, split, random_state=seed, **settings).fit(
                 split.X, split.y, eval_sets={"test": test}
             )
             for split, (_, seed) in zip(splits, cells, strict=True)
@@ -97,7 +97,7 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     settings = dict(steps=args.steps, eval_points=args.eval_points)
     first = task.train_split(groups[0][0], seeds[0])
-    template = make_learner(args.method, first, task.family, **settings)
+    template = make_learner(args.method, first, **settings)
     print(
         f"# {task.spec} | {args.method} | {len(groups[0]) * len(seeds)} models a group ({len(seeds)} seeds), "
         f"{args.steps} steps, batch_size={template.batch_size}, {args.eval_points} evaluations of "
@@ -105,7 +105,7 @@ def main() -> None:
     )
     # Warm up both paths (first calls pay one-off costs that would be charged to whichever runs first).
     fit_many(template.set_params(steps=2), [first, task.train_split(groups[0][-1], seeds[0])], seeds=[0, 1])
-    make_learner(args.method, first, task.family, steps=2).fit(first.X, first.y)
+    make_learner(args.method, first, steps=2).fit(first.X, first.y)
     print("# sizes      rows/step  test acc | wall s: batched one-by-one ratio | CPU s: batched "
           "one-by-one ratio | max |test acc diff|")  # fmt: skip
     for sizes in groups:

@@ -14,8 +14,8 @@ import time
 import torch
 
 from baselines import limit_threads
-from baselines.registry import make_learner
-from baselines.report import train_and_score
+from compare.evaluate import fit_and_score
+from compare.methods import make_learner
 from tasks import parse_task
 
 
@@ -38,9 +38,9 @@ def main() -> None:
         evals = {"test": task.test_split(), "longer": task.ood_split("longer")}
         for method in args.methods.split(";"):
             overrides = {"random_state": args.seed} | ({"steps": args.steps} if args.steps else {})
-            learner = make_learner(method, train, task.family, **overrides)
+            learner = make_learner(method, train, **overrides)
             start = time.perf_counter()
-            acc = train_and_score(learner, train, evals)["accuracy"]
+            acc = fit_and_score(learner, train, evals).accuracy
             print(
                 f"{task.spec:60s} {method:32s} train {acc['train']:.3f}  test {acc['test']:.3f}  "
                 f"longer {acc['longer']:.3f}  ({learner.steps} steps, {time.perf_counter() - start:.1f} s)",

@@ -21,8 +21,8 @@ import torch
 
 from baselines.batched import limit_threads
 from baselines.learners import TransformerLearner
-from baselines.registry import make_learner
 from baselines.training import first_step
+from compare.methods import make_learner
 from tasks import parse_task
 
 PAPER = dict(
@@ -54,7 +54,7 @@ def main() -> None:
     if paper:
         learner = TransformerLearner(d_vocab=p, n_classes=p, random_state=args.seed, **PAPER)
     else:
-        learner = make_learner("transformer", train, family="modular").set_params(
+        learner = make_learner("transformer", train).set_params(
             steps=FAST_STEPS, eval_points=200, random_state=args.seed
         )
     overrides = {k: v for k, v in (("steps", args.steps), ("lr", args.lr)) if v is not None}

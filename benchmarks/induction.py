@@ -15,8 +15,9 @@ import time
 import torch
 
 from baselines import limit_threads
-from baselines.registry import make_learner
-from baselines.report import train_and_score
+from baselines.training import first_step
+from compare.evaluate import fit_and_score
+from compare.methods import make_learner
 from tasks import parse_task
 
 
@@ -38,12 +39,13 @@ def main() -> None:
     for layers in args.layers.split(","):
         overrides = {"random_state": args.seed} | ({"steps": args.steps} if args.steps else {})
         extra = f",{args.params}" if args.params else ""
-        learner = make_learner(f"transformer:n_layers={layers}{extra}", train, task.family, **overrides)
+        learner = make_learner(f"transformer:n_layers={layers}{extra}", train, **overrides)
         start = time.perf_counter()
-        result = train_and_score(learner, train, evals, threshold=0.95)
-        accs = "  ".join(f"{k} {v:.3f}" for k, v in result["accuracy"].items())
+        result = fit_and_score(learner, train, evals)
+        accs = "  ".join(f"{k} {v:.3f}" for k, v in result.accuracy.items())
+        at_95 = first_step(learner.history_, "test_acc", 0.95)
         print(
-            f"{layers}-layer attn-only  {accs}  test>=95% at step {result['first_step']['test']}  "
+            f"{layers}-layer attn-only  {accs}  test>=95% at step {at_95}  "
             f"({learner.steps} steps, {time.perf_counter() - start:.1f} s)",
             flush=True,
         )

@@ -16,12 +16,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from compare.evaluate import evaluation_splits, fit_and_score
 from compare.grid import Cell
-from compare.methods import get_method
+from compare.methods import build, learner_class
 from compare.store import CellResult
-from tasks import Split, Task, accuracy, parse_task
+from tasks import parse_task
+from tasks.spec import split_spec
 
 
 @dataclass(frozen=True)
@@ -33,51 +33,64 @@ class CellOptions:
     artefacts: str | None = None
 
 
-def score(learner: Any, split: Split) -> float:
-    """Accuracy of ``learner`` on ``split`` (over the masked positions for per-position targets)."""
-    return accuracy(split.y, np.asarray(learner.predict(split.X)), split.mask)
-
-
 def _failed(exc: BaseException) -> CellResult:
     trace = "".join(traceback.format_exception(exc))
     return CellResult(status="failed", error=f"{type(exc).__name__}: {exc}", extra={"traceback": trace})
 
 
-def _evaluate(cell: Cell, task: Task, learner: Any, fit_seconds: float, options: CellOptions) -> CellResult:
-    """Score a fitted learner on train, test and every OOD split, and collect its own metrics."""
-    method, _ = get_method(cell.method_spec)
-    result = CellResult(fit_seconds=fit_seconds)
-    result.train_accuracy = score(learner, task.train_split(cell.n, cell.seed))
-    result.test_accuracy = score(learner, task.test_split())
-    for name in task.ood_names:
-        # A learner may be unable to read an OOD input (e.g. longer than its context): the cell still
-        # counts, with that split's accuracy missing and the reason kept.
-        try:
-            result.ood[name] = score(learner, task.ood_split(name))
-        except Exception as exc:  # noqa: BLE001 - any learner error is recorded, not raised
-            result.extra.setdefault("ood_errors", {})[name] = f"{type(exc).__name__}: {exc}"
-    for key, value in method.inspect(learner).items():
-        setattr(result, key, value)
-    if options.artefacts and method.save is not None:
-        folder = Path(options.artefacts) / cell.key
-        folder.mkdir(parents=True, exist_ok=True)
-        result.artefacts = [str(p) for p in method.save(learner, str(folder))]
+def _build(cell: Cell, task: Any, options: CellOptions) -> Any:
+    """The cell's learner; with artefacts, networks also keep the default checkpoints (which change
+    what is saved, never what is learned)."""
+    learner = build(cell.method_spec, task, cell.seed)
+    if options.artefacts and learner.has_model:
+        from baselines.checkpoints import checkpoint_settings
+
+        learner.set_params(**checkpoint_settings(learner.steps))
+    return learner
+
+
+def _result(
+    cell: Cell, task: Any, learner: Any, fit_seconds: float | None, options: CellOptions
+) -> CellResult:
+    """Score a learner (fitted already when ``fit_seconds`` is given) with the one evaluator, and
+    turn what it learned into the stored fields."""
+    train = task.train_split(cell.n, cell.seed)
+    # Networks log only the test split while training, as in a batched job (run_batch), so that
+    # both give the same history.
+    evaluation = fit_and_score(learner, train, evaluation_splits(task), fitted=fit_seconds is not None,
+                               seconds=fit_seconds or 0.0, log=("test",))
+    acc, summary = evaluation.accuracy, evaluation.summary
+    result = CellResult(fit_seconds=evaluation.seconds, train_accuracy=acc["train"],
+                        test_accuracy=acc["test"])
+    result.ood = {name: acc[name] for name in task.ood_names if acc.get(name) is not None}
+    if evaluation.errors:
+        result.extra["ood_errors"] = evaluation.errors
+    result.program, result.bits = summary.get("program"), summary.get("bits")
+    result.search = summary.get("search", {})
+    if "first_step" in summary:
+        result.steps_fit = summary["first_step"].get("train")
+        result.steps_generalize = summary["first_step"].get("test")
+        result.extra |= {"stopped_step": summary["steps"], "history": learner.history_}
+    if options.artefacts and learner.has_model:
+        from baselines.checkpoints import save_learner
+
+        meta = {"task": cell.task, "method": cell.method_spec, "n": cell.n, "seed": cell.seed}
+        result.artefacts = save_learner(learner, Path(options.artefacts) / cell.key, meta)
     return result
 
 
 def run_cell(cell: Cell, options: CellOptions = CellOptions()) -> CellResult:
     """Fit and score one cell; any exception becomes a failed result."""
     try:
-        method, _ = get_method(cell.method_spec)
         task = parse_task(cell.task)
-        train = task.train_split(cell.n, cell.seed)
-        learner = method.build(cell.method_spec, task, cell.seed)
-        start = time.perf_counter()
-        method.fit(learner, train, task.test_split())
-        seconds = time.perf_counter() - start
-        return _evaluate(cell, task, learner, seconds, options)
+        return _result(cell, task, _build(cell, task, options), None, options)
     except Exception as exc:  # noqa: BLE001 - recorded as a failed cell; the grid goes on
         return _failed(exc)
+
+
+def batchable(cell: Cell) -> bool:
+    """True when the cells of this cell's method spec can be fitted as one batched job."""
+    return learner_class(split_spec(cell.method_spec)[0]).batchable
 
 
 def run_batch(cells: Sequence[Cell], options: CellOptions) -> list[CellResult]:
@@ -85,18 +98,22 @@ def run_batch(cells: Sequence[Cell], options: CellOptions) -> list[CellResult]:
 
     If the batched fit raises, each cell is run on its own so that one bad cell fails alone.
     """
+    from baselines import fit_many
+
     try:
-        method, _ = get_method(cells[0].method_spec)
         task = parse_task(cells[0].task)
+        template = _build(cells[0], task, options)
         start = time.perf_counter()
-        learners = method.fit_many(cells[0].method_spec, task, [(c.n, c.seed) for c in cells])
+        datasets = [task.train_split(c.n, c.seed) for c in cells]
+        learners = fit_many(template, datasets, seeds=[c.seed for c in cells],
+                            eval_sets={"test": task.test_split()})
         seconds = (time.perf_counter() - start) / len(cells)
     except Exception:  # noqa: BLE001 - fall back to one cell at a time
         return [run_cell(cell, options) for cell in cells]
     results = []
     for cell, learner in zip(cells, learners, strict=True):
         try:
-            result = _evaluate(cell, task, learner, seconds, options)
+            result = _result(cell, task, learner, seconds, options)
             result.extra["batched"] = len(cells)
             results.append(result)
         except Exception as exc:  # noqa: BLE001

@@ -1,13 +1,14 @@
 """The grid: cells (task × method × n × seed), their keys, size and seed lists, and presets.
 
-A cell's key is a hash of its task spec, its resolved method spec, n, the seed and the result-format
-version, so a store can tell finished cells from new ones whatever order a grid is given in.
+A cell's key is a hash of its task spec, its resolved method spec, n, the seed and a fingerprint of
+what decides its result beyond those specs (the task generator's version, the DSL's primitives and
+prior weights or the model code's version, the result format), so a store can tell finished cells
+from new ones whatever order a grid is given in, and a changed primitive never reuses stale cells.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 #: Version of what a cell's result holds; part of every key and stored in the store's metadata.
 #: Bump it when a result's meaning changes: old rows then no longer count as finished.
-RESULT_FORMAT = 1
+RESULT_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,8 @@ class Cell:
     """One unit of work: fit ``method_spec`` on ``n`` training examples of ``task`` drawn with ``seed``.
 
     ``method`` is the label a user gave (``mlp``), ``method_spec`` the resolved spec with the
-    per-task defaults and budgets filled in (what the learner is actually built from).
+    per-task defaults and budgets filled in (what the learner is actually built from);
+    ``fingerprint`` what else decides the result (see the module docstring).
     """
 
     task: str
@@ -36,11 +38,13 @@ class Cell:
     method_spec: str
     n: int
     seed: int
+    fingerprint: str = ""
 
     @property
     def key(self) -> str:
         """Stable identity of the cell (hex), independent of the grid it came from."""
-        parts = (self.task, self.method_spec, str(self.n), str(self.seed), str(RESULT_FORMAT))
+        parts = (self.task, self.method_spec, str(self.n), str(self.seed), self.fingerprint,
+                 str(RESULT_FORMAT))
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
 
@@ -101,58 +105,10 @@ class GridPart:
     seeds: tuple[int, ...] = (0, 1, 2)
 
 
-def _geometric(start: int, stop: int, factor: float = 2.0) -> tuple[int, ...]:
-    count = int(math.floor(math.log(stop / start, factor) + 1e-9)) + 1
-    return tuple(sorted({int(round(start * factor**i)) for i in range(count)}))
-
-
-#: Nanda et al. (2023)'s grokking transformer and optimizer (full batch; thousands of steps).
-NANDA = ("transformer:n_layers=1,d_model=128,n_heads=4,d_mlp=512,act=relu,normalization=false,use_bias=false,"
-         "lr=0.001,weight_decay=1.0,beta1=0.9,beta2=0.98,batch_size=none,warmup_steps=10,steps=25000,"
-         "eval_points=100")
-
-#: Presets (README "Running the grid").
-#: quick: minutes on a 2-core CPU. Every family with the synthesizer, one network (steps cut to fit:
-#: the transformer groks addition mod 59 from its full training pool, 1,740 pairs, within 1,500 steps;
-#: the LSTM learns Dyck-1 in a few hundred steps; induction uses a small vocabulary and short sequences
-#: so that the transformer reaches ~98% at n=2048 in 600 steps) and the lookup table; 3 seeds. The
-#: synthesizer's Dyck-1 cells get a deterministic budget of 10^6 candidates (the most any needed was
-#: ~286k; a time limit would make results depend on the machine).
-#: paper: the full comparison with paper-like settings (Nanda's grokking transformer at p=113, every
-#: learner, sizes 4..4096, 5 seeds): hours on a CPU, a GPU helps the networks.
-QUICK_INDUCTION = "induction:d_vocab=16,seq_len=16,min_seg=3,max_seg=6,ood_len=32"
-PRESETS: dict[str, tuple[GridPart, ...]] = {
-    "quick": (
-        GridPart(("modular:op=x+y,p=59",), ("synth", "transformer", "lookup"), (2, 8, 32, 128, 512, 1740)),
-        GridPart(("brackets:kind=dyck1",), ("synth:max_candidates=1000000", "lstm:steps=300", "lookup"),
-                 (2, 8, 32, 128, 512)),
-        GridPart((QUICK_INDUCTION,), ("synth", "transformer:steps=600", "lookup"), (8, 32, 128, 512, 2048)),
-    ),
-    "paper": (
-        GridPart(
-            tuple(f"modular:op={op},p=113" for op in ("x+y", "x-y", "x*y", "x/y", "x^2+y^2", "x^3+xy")),
-            ("synth", NANDA, "mlp", "lstm", "lookup", "knn", "logistic", "gbt"),
-            (*_geometric(4, 4096), 3830),  # 3,830 pairs: Nanda's 30% of 113^2
-            (0, 1, 2, 3, 4),
-        ),
-        GridPart(
-            ("brackets:kind=dyck1", "brackets:kind=dyck2"),
-            ("synth", "lstm", "transformer", "mlp", "lookup", "knn", "logistic", "gbt"),
-            _geometric(4, 4096),
-            (0, 1, 2, 3, 4),
-        ),
-        GridPart(
-            ("induction",),
-            ("synth", "transformer", "lstm", "lookup", "knn", "logistic", "gbt"),
-            _geometric(4, 4096),
-            (0, 1, 2, 3, 4),
-        ),
-    ),
-}
-
-
 def preset(name: str) -> tuple[GridPart, ...]:
-    """The parts of preset ``name``; SpecError naming the accepted presets otherwise."""
+    """The parts of preset ``name`` (:mod:`compare.settings`); SpecError naming the accepted ones."""
+    from compare.settings import PRESETS
+
     if name not in PRESETS:
         raise SpecError(f"unknown preset {name!r}; accepted: {', '.join(PRESETS)}")
     return PRESETS[name]
@@ -168,7 +124,7 @@ def build_cells(
     a note saying which pair was left out and why.
     """
     # Imported here: the learners pull in torch, which reading a store (tables, plots) never needs.
-    from compare.methods import Budgets, NotApplicable, resolve
+    from compare.methods import Budgets, NotApplicable, fingerprint, resolve
 
     budgets = budgets or Budgets()
     cells: dict[str, Cell] = {}
@@ -186,9 +142,10 @@ def build_cells(
                         raise
                     notes.append(f"skipped: {exc}")
                     continue
+                stamp = f"{task.family}-gen{task.generator_version};{fingerprint(resolved)}"
                 for n in part.sizes:
                     for seed in part.seeds:
-                        cell = Cell(task.spec, method.strip(), resolved, n, seed)
+                        cell = Cell(task.spec, method.strip(), resolved, n, seed, stamp)
                         cells.setdefault(cell.key, cell)
     if not cells:
         raise SpecError("the grid is empty: give at least one task, method, size and seed")
@@ -196,8 +153,17 @@ def build_cells(
 
 
 def split_specs(values: Sequence[str] | None) -> tuple[str, ...]:
-    """Specs given by repeating an option and/or separated by ``;`` (commas belong to specs)."""
-    return tuple(s.strip() for value in values or () for s in value.split(";") if s.strip())
+    """Specs given by repeating an option and/or separated by ``;``. Commas belong to specs, except
+    between bare names (``lookup,synth``): a name without ``:`` has no parameters to separate."""
+    out = []
+    for value in values or ():
+        for spec in (s.strip() for s in value.split(";")):
+            bare = ":" not in spec and "(" not in spec
+            if bare:
+                out += [part.strip() for part in spec.split(",") if part.strip()]
+            elif spec:
+                out.append(spec)
+    return tuple(out)
 
 
 def grid_parts(
@@ -221,5 +187,7 @@ def grid_parts(
     missing = [name for name, given in (("--tasks", task_specs), ("--methods", method_specs),
                                         ("--sizes", sizes)) if not given]
     if missing:
+        from compare.settings import PRESETS
+
         raise SpecError(f"missing {', '.join(missing)} (or use --preset {'|'.join(PRESETS)})")
     return (GridPart(task_specs, method_specs, tuple(parse_sizes(sizes)), seed_list or (0, 1, 2)),)

@@ -35,10 +35,6 @@ class GridProgress:
         )
         self.task = self.progress.add_task("grid", total=total, completed=done, failed=0)
 
-    @property
-    def enabled(self) -> bool:
-        return not self.progress.disable
-
     def advance(self, failed: bool = False) -> None:
         self.failed += failed
         self.progress.update(self.task, advance=1, failed=self.failed)

@@ -4,14 +4,18 @@ commit each result to the store the moment it comes back.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+from compare.cells import batchable
 from compare.executors import Job
 from compare.grid import Cell
-from compare.methods import get_method
+from compare.methods import Budgets
 from compare.progress import GridProgress
-from compare.store import Store
+from compare.store import Store, lease_owner
 
 
 @dataclass
@@ -25,10 +29,13 @@ class RunSummary:
     failed: int = 0
     lost: int = 0
     lost_reason: str | None = None
+    elsewhere: int = 0
 
     def line(self) -> str:
         text = (f"{self.total} cells: {self.skipped} already in the store, {self.ran} run, "
                 f"{self.failed} failed")
+        if self.elsewhere:
+            text += f", {self.elsewhere} left to another run on this store (it is running them)"
         if self.lost:
             text += f", {self.lost} lost ({self.lost_reason}); run again to retry them"
         return text
@@ -40,13 +47,18 @@ def make_jobs(cells: Sequence[Cell], batch: bool = True) -> list[Job]:
     groups: dict[tuple[str, str], list[Cell]] = {}
     jobs = []
     for cell in cells:
-        method, _ = get_method(cell.method_spec)
-        if batch and method.fit_many is not None:
+        if batch and batchable(cell):
             groups.setdefault((cell.task, cell.method_spec), []).append(cell)
         else:
             jobs.append(Job((cell,)))
     jobs += [Job(tuple(group), batched=True) for group in groups.values()]
     return sorted(jobs, key=lambda job: -max(cell.n for cell in job.cells))
+
+
+#: Seconds a claim on a cell lasts without renewal (renewed whenever a job comes back). Long, because
+#: one job may train for an hour (Nanda's setting); a run that died on this host frees its claims at
+#: once anyway (its pid is gone), so only a run on another host that died waits this long.
+LEASE_SECONDS = 6 * 3600.0
 
 
 def run_grid(
@@ -57,21 +69,103 @@ def run_grid(
     batch: bool = True,
     progress: GridProgress | None = None,
 ) -> RunSummary:
-    """Run every cell of ``cells`` not yet in ``store`` (failed ones too when ``retry_failed``)."""
+    """Run every cell of ``cells`` not yet in ``store`` (failed ones too when ``retry_failed``).
+
+    Cells are claimed in the store first (a lease), so two runs on one store never do the same work:
+    a cell another live run has claimed is left to it.
+    """
+    owner = lease_owner()
     finished = store.finished_keys(include_failed=not retry_failed)
     pending = [cell for cell in cells if cell.key not in finished]
-    summary = RunSummary(total=len(cells), skipped=len(cells) - len(pending))
-    progress = progress or GridProgress(len(cells), summary.skipped)
-    with progress:
-        for job, outcome in executor.run(make_jobs(pending, batch)):
-            if isinstance(outcome, BaseException):
-                summary.lost += len(job.cells)
-                summary.lost_reason = f"{type(outcome).__name__}: {outcome}"
-                continue
-            # Committed now, a whole batch at once: a kill after this line loses nothing of this job.
-            store.put_many(list(zip(job.cells, outcome, strict=True)))
-            for result in outcome:
-                summary.ran += 1
-                summary.failed += result.status != "ok"
-                progress.advance(failed=result.status != "ok")
+    keys = [c.key for c in pending]
+    claimed = set(store.claim(keys, owner, LEASE_SECONDS, include_failed=not retry_failed))
+    mine = [cell for cell in pending if cell.key in claimed]
+    summary = RunSummary(total=len(cells), skipped=len(cells) - len(pending),
+                         elsewhere=len(pending) - len(mine))
+    progress = progress or GridProgress(len(cells), summary.skipped + summary.elsewhere)
+    try:
+        with progress:
+            for job, outcome in executor.run(make_jobs(mine, batch)):
+                store.renew(owner, LEASE_SECONDS)
+                if isinstance(outcome, BaseException):
+                    summary.lost += len(job.cells)
+                    summary.lost_reason = f"{type(outcome).__name__}: {outcome}"
+                    continue
+                # Committed now, a whole batch at once: a kill after this line loses nothing of this job.
+                store.put_many(list(zip(job.cells, outcome, strict=True)), owner=owner)
+                for result in outcome:
+                    summary.ran += 1
+                    summary.failed += result.status != "ok"
+                    progress.advance(failed=result.status != "ok")
+    finally:
+        store.release(claimed, owner)  # cells not stored (lost, interrupted) are free for a re-run at once
     return summary
+
+
+def writable_folder(path: str, what: str) -> Path:
+    """``path`` as a folder that exists (created if missing) and can be written; ValueError naming
+    ``what`` it is for otherwise (checked before any work, so nothing trained is lost)."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{what} {path} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".dlps-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ValueError(f"cannot write {what} into {path}: {exc.strerror or exc}") from None
+    return folder
+
+
+@dataclass
+class GridRun:
+    """A grid checked and ready to run: its cells, the notes on skipped pairs, the open store and the
+    executor. Everything a user can get wrong has been checked when this exists."""
+
+    cells: list[Cell]
+    notes: list[str]
+    store: Store
+    executor: Any
+
+    def execute(self, retry_failed: bool = False) -> RunSummary:
+        """Run the pending cells; the store and executor are closed however it ends (Ctrl-C stops
+        the workers at once; every finished cell is already stored)."""
+        try:
+            return run_grid(self.cells, self.store, self.executor, retry_failed=retry_failed)
+        except KeyboardInterrupt:
+            self.executor.close(abort=True)
+            raise
+        finally:
+            self.executor.close()
+            self.store.close()
+
+
+def prepare_run(grid: dict[str, Any], budgets: Budgets, store: str, jobs: int | None, scheduler: str | None,
+                artefacts: str | None) -> GridRun:
+    """Build and check everything ``dlps run`` needs before any cell runs: the grid (``grid``: the
+    keyword arguments of :func:`compare.grid.grid_parts`), budgets and parameter ranges, the artefacts
+    folder, a writable store, then the executor. ValueError (one line) for the first problem."""
+    from compare.cells import CellOptions
+    from compare.executors import make_executor
+    from compare.grid import build_cells, grid_parts
+
+    parts = grid_parts(**grid)
+    cells, notes = build_cells(parts, budgets, skip_unfit=grid.get("preset_name") is not None)
+    if artefacts is not None:
+        artefacts = str(writable_folder(artefacts, "artefacts"))
+    workers = jobs if jobs is not None else len(os.sched_getaffinity(0))
+    # The executor is checked before the store is opened, so a bad grid never creates a store.
+    executor = make_executor(workers, scheduler, CellOptions(artefacts=artefacts))
+    try:
+        results = Store(store)
+    except BaseException:
+        executor.close()
+        raise
+    try:
+        results.check_writable()
+    except BaseException:
+        executor.close()
+        results.close()
+        raise
+    return GridRun(cells, notes, results, executor)

@@ -171,16 +171,26 @@ def parse_dsl(spec: str | DSL) -> DSL:
     """The DSL named by ``spec`` (``family:key=value,...``); SpecError names what is wrong."""
     if isinstance(spec, DSL):
         return spec
+    _refuse_old_form(spec)
     family, params = split_spec(spec)
     if family not in DSLS:
         raise SpecError(f"unknown DSL {family!r}; accepted: {', '.join(sorted(DSLS))}")
     return build(DSLS[family], family, params)
 
 
+def _refuse_old_form(spec: str) -> None:
+    """DSL specs inside method specs once wrote their commas as ``/``; say the new form in one line."""
+    if "/" in spec and "(" not in spec and "=" in spec.partition("/")[2]:
+        new = spec.replace("/", ",")
+        raise SpecError(f"DSL parameters are separated by commas now, with the DSL in parentheses in a "
+                        f"method spec: synth:dsl=({new}) (got {spec!r})")
+
+
 def complete_dsl(spec: str, split: Split) -> str:
     """``spec`` with the parameters it leaves out inferred from the data of ``split`` (the DSL's
     :meth:`DSL.params_for`): ``seq`` becomes ``seq:d_vocab=3,pad=2,out=auto``; parameters the spec
     names are kept. SpecError for an unknown family or parameter."""
+    _refuse_old_form(spec)
     family, params = split_spec(spec)
     if family not in DSLS:
         raise SpecError(f"unknown DSL {family!r}; accepted: {', '.join(sorted(DSLS))}")

@@ -26,15 +26,12 @@ import numpy as np
 from synth.dsl import DSL, Target, register_dsl, register_guesser
 from synth.program import Env
 from synth.types import Primitive, Type
-from tasks.base import SpecError, Split
+from tasks.base import SpecError, Split, is_prime
 
 #: Largest modulus: values are stored as uint16 and 2(p-1) must fit.
 MAX_P = 32749
 BOOL = Type("bool", np.bool_)
 
-
-def is_prime(n: int) -> bool:
-    return n >= 2 and all(n % d for d in range(2, int(n**0.5) + 1))
 
 
 @register_dsl

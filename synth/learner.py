@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import hashlib
+import math
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from synth.dsl import DSL, Target, parse_dsl
+from synth.dsl import DSL, Target, complete_dsl, default_dsl, parse_dsl
 from synth.enumerate import Budget, Enumerator, SearchResult
 from synth.prior import Prior
 from synth.program import Program
-from tasks.base import accuracy
+from tasks.base import UNSCORED, SpecError, Split, accuracy
+from tasks.learners import (
+    AT_LEAST_1,
+    NON_NEGATIVE,
+    POSITIVE,
+    LearnerInfo,
+    NotApplicable,
+    Range,
+    check_params,
+    register_learner,
+)
 
 
-class EnumerativeSynthesizer(BaseEstimator):
+@register_learner("synth")
+class EnumerativeSynthesizer(LearnerInfo, BaseEstimator):
     """Bottom-up enumerative synthesis with a simplicity prior (minimum description length).
 
     ``fit(X, y)`` enumerates the DSL's programs in increasing description length and keeps the
@@ -44,6 +58,15 @@ class EnumerativeSynthesizer(BaseEstimator):
     random_state: seed of the hash weights and the probe inputs (the MAP program does not depend
         on it).
     """
+
+    budget_params: ClassVar[dict[str, str]] = {
+        "candidates": "max_candidates", "max_bits": "max_bits", "seconds": "time_limit",
+    }
+    param_ranges: ClassVar[dict[str, Range]] = {
+        "max_bits": NON_NEGATIVE, "max_candidates": AT_LEAST_1, "time_limit": POSITIVE,
+        "max_bank_mb": POSITIVE, "posterior_bits": NON_NEGATIVE, "n_probe": NON_NEGATIVE,
+        "subset": AT_LEAST_1,
+    }  # fmt: skip
 
     def __init__(
         self,
@@ -80,17 +103,71 @@ class EnumerativeSynthesizer(BaseEstimator):
             max_bank_mb=self.max_bank_mb,
         )
 
+    # --- the learner contract (tasks.learners) -------------------------------------------------
+    @classmethod
+    def data_params(cls, split: Split, params: dict[str, Any]) -> dict[str, Any]:
+        """The DSL: the spec's, with parameters it leaves out inferred from the data, or the one
+        that fits the data; NotApplicable when none does."""
+        dsl = params.get("dsl")
+        if isinstance(dsl, DSL):
+            return {}
+        if dsl is None:
+            try:
+                dsl = default_dsl(split)
+            except SpecError as exc:
+                raise NotApplicable(f"{exc}; name one with synth:dsl=...") from None
+        return {"dsl": complete_dsl(dsl, split)}
+
+    @classmethod
+    def fingerprint(cls, params: dict[str, Any]) -> str:
+        """A hash of the DSL's primitives as the search sees them: names, types, prior weights
+        (after ``weights``), symmetry and the bytecode of their semantics."""
+        dsl = parse_dsl(params.get("dsl", cls().dsl))
+        weights = params.get("weights") or {}
+        digest = hashlib.sha256()
+        for prim in dsl.primitives:
+            code = getattr(prim.fn, "__code__", None)
+            digest.update(repr((
+                prim.name, [str(t) for t in prim.args], str(prim.ret), weights.get(prim.name, prim.weight),
+                prim.commutative, None if code is None else (code.co_code, code.co_consts),
+                [getattr(c, "cell_contents", None) for c in getattr(prim.fn, "__closure__", None) or ()
+                 if isinstance(getattr(c, "cell_contents", None), int | float | str)],
+            )).encode())
+        return f"dsl-{digest.hexdigest()[:16]}"
+
+    def check(self) -> None:
+        """SpecError for a parameter out of range or a DSL spec that does not parse."""
+        check_params(self)
+        parse_dsl(self.dsl)
+
+    def fitted_summary(self) -> dict[str, Any]:
+        """The program, its bits, whether it is consistent, and the search's statistics."""
+        return {
+            "program": None if self.program_ is None else str(self.program_),
+            "bits": None if math.isnan(self.bits_) else round(float(self.bits_), 4),
+            "found": bool(self.found_),
+            "dsl": self.dsl_.spec,
+            "search": {k: v.item() if hasattr(v, "item") else v for k, v in self.search_stats_.items()},
+            **({"posterior_programs": len(self.posterior_)} if self.posterior else {}),
+        }
+
     def fit(
         self,
         X: np.ndarray,
         y: np.ndarray,
+        *,
         mask: np.ndarray | None = None,
+        eval_sets: dict | None = None,
         X_unlabeled: np.ndarray | None = None,
     ) -> EnumerativeSynthesizer:
-        """Search for the cheapest program mapping ``X`` to ``y`` (where ``mask``, if given, is True)."""
+        """Search for the cheapest program mapping ``X`` to ``y`` (where ``mask``, if given, is True;
+        ``eval_sets`` is accepted and ignored: nothing but the training data guides the search)."""
+        self.check()
         dsl = parse_dsl(self.dsl)
         prior = Prior(dsl.primitives, self.weights)
         X, y = np.asarray(X), np.asarray(y)
+        if mask is None and y.ndim == 2:
+            mask = y != UNSCORED
         if len(X) != len(y):
             raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
         if len(X) == 0:
@@ -99,11 +176,7 @@ class EnumerativeSynthesizer(BaseEstimator):
         hash_seed = int(rng.integers(2**63))
         target = dsl.target(y, mask)
         if self.posterior:
-            if not self.posterior_bits >= 0:
-                raise ValueError(f"posterior_bits must be >= 0, got {self.posterior_bits}")
             if X_unlabeled is None:
-                if self.n_probe < 0:
-                    raise ValueError(f"n_probe must be >= 0, got {self.n_probe}")
                 X_unlabeled = dsl.probe_inputs(X, self.n_probe, rng)
             X_all = np.concatenate([X, np.asarray(X_unlabeled, dtype=X.dtype).reshape(-1, *X.shape[1:])])
             env = dsl.env(X_all)
@@ -112,8 +185,6 @@ class EnumerativeSynthesizer(BaseEstimator):
             env = dsl.env(X)
         budget = self._budget()
         budget.validate(prior, target.type)
-        if self.subset is not None and self.subset < 1:
-            raise ValueError(f"subset must be >= 1 (or None), got {self.subset}")
         rounds, used = 1, len(X)
         if self.posterior or self.subset is None or self.subset >= len(X):
             result = Enumerator(
@@ -164,8 +235,11 @@ class EnumerativeSynthesizer(BaseEstimator):
         return weighted_vote(preds, np.array([w for _, _, w in self.posterior_]))
 
     def score(self, X: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None) -> float:
-        """Accuracy of ``predict(X)`` against ``y`` (over ``mask`` where given)."""
-        return accuracy(np.asarray(y), self.predict(X), mask)
+        """Accuracy of ``predict(X)`` against ``y``, over ``mask`` (default: entries ``y != -1``)."""
+        y = np.asarray(y)
+        if mask is None and y.ndim == 2:
+            mask = y != UNSCORED
+        return accuracy(y, self.predict(X), mask)
 
 
 def _search_subsets(

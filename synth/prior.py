@@ -137,3 +137,9 @@ class Prior:
     def to_qcost(self, bits: float) -> int:
         """The largest quantized cost within ``bits`` (a bound in bits, rounded down)."""
         return math.floor(bits / self.quantum + 1e-9)
+
+
+def describe(prior: Prior) -> list[str]:
+    """One line per primitive the prior keeps: its signature, its cost in bits, and what it computes."""
+    width = max(len(str(p)) for p in prior.primitives)
+    return [f"{str(p):<{width}}  {prior.bits[p.name]:5.2f} bits  {p.doc}".rstrip() for p in prior.primitives]

@@ -96,6 +96,11 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray, mask: np.ndarray | None = N
     return float(correct.mean()) if correct.size else float("nan")
 
 
+def is_prime(n: int) -> bool:
+    """True for a prime ``n`` (trial division: moduli here are at most a few thousand)."""
+    return n >= 2 and all(n % d for d in range(2, int(n**0.5) + 1))
+
+
 def stable_seed(*parts: object) -> int:
     """A 63-bit seed from a hash of ``parts`` (stable across runs and machines, unlike ``hash``)."""
     digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
@@ -117,6 +122,9 @@ class Task(ABC):
     summary: ClassVar[str] = ""
     #: One line per parameter: what it means and which values are accepted (shown by ``dlps tasks``).
     param_help: ClassVar[dict[str, str]] = {}
+    #: Version of the family's data generator, part of every cell's fingerprint: bump it when the
+    #: same parameters and seed start giving other examples, so stored cells are not reused.
+    generator_version: ClassVar[int] = 1
 
     @property
     def spec(self) -> str:
@@ -124,10 +132,6 @@ class Task(ABC):
         from tasks.spec import format_spec
 
         return format_spec(self)
-
-    @property
-    def name(self) -> str:
-        return self.spec
 
     @property
     def ood_names(self) -> tuple[str, ...]:

@@ -13,7 +13,7 @@ from functools import cached_property
 
 import numpy as np
 
-from tasks.base import SpecError, Split, Task, stable_seed
+from tasks.base import SpecError, Split, Task, is_prime, stable_seed
 from tasks.registry import register
 
 #: Largest modulus accepted: the task materializes all p² pairs.
@@ -88,11 +88,6 @@ def canonical_op(op: str) -> str:
         raise SpecError(f"modular: unknown op {op!r}; accepted: {', '.join(OPS)}")
     return name
 
-
-def is_prime(n: int) -> bool:
-    if n < 2:
-        return False
-    return all(n % d for d in range(2, int(n**0.5) + 1))
 
 
 @register

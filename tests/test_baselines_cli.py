@@ -29,7 +29,7 @@ def test_train_json_and_plot(tmp_path):
     out = json.loads(result.output)
     assert set(out["accuracy"]) == {"train", "test", "longer"}
     assert out["method"].startswith("lstm:") and "d_hidden=8" in out["method"]
-    assert out["steps"] == 10 and set(out["first_step"]) == {"train", "test", "longer"}
+    assert out["learner"]["steps"] == 10 and set(out["learner"]["first_step"]) == {"train", "test", "longer"}
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
@@ -46,11 +46,13 @@ def test_classic_method_and_fixed_width_learner_on_longer_inputs():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--method", "perceptron"], "unknown method 'perceptron'; accepted: transformer"),
+        (["--method", "perceptron"], "unknown method 'perceptron'; accepted: gbt, knn"),
         (["--method", "transformer:n_layer=2"], "unknown parameter 'n_layer'"),
-        (["--method", "transformer:act=tanh"], "unknown activation 'tanh'; accepted"),
+        (["--method", "transformer:act=tanh"], "act='tanh' is not accepted; accepted: relu"),
+        (["--method", "transformer:n_layers=-1"], "n_layers=-1 is out of range; accepted: [0, inf)"),
         (["--method", "knn", "--steps", "5"], "knn: unknown parameter 'steps'"),
-        (["--method", "knn", "--plot", "x.png"], "--plot needs a network method"),
+        (["--method", "knn", "--plot", "x.png"], "--save and --plot need a network method"),
+        (["--method", "knn", "--save", "out"], "--save and --plot need a network method"),
         (["--n", "1000"], "asked for 1000"),
         (["--format", "yaml"], "unknown format 'yaml'; accepted: text, json"),
     ],

@@ -1,4 +1,4 @@
-"""The learner API for every method, the classic baselines, and the method registry."""
+"""The classic baselines, and method specs (parsing, defaults, canonical specs)."""
 
 from __future__ import annotations
 
@@ -6,21 +6,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.base import clone
 
 from baselines import fit_many
 from baselines.classic import GBTLearner, KNNLearner, LogisticLearner, LookupTableLearner
-from baselines.registry import (
-    FAMILY_DEFAULTS,
-    METHODS,
-    canonical_spec,
-    make_learner,
-    method_names,
-    parse_method,
-)
+from compare.methods import canonical_spec, make_learner, method_names, parse_method
+from compare.settings import SHAPE_DEFAULTS
 from tasks import SpecError, Split
-
-NEURAL_TINY = dict(steps=5, eval_points=3)
 
 
 def modular_split(n: int = 40, p: int = 7) -> Split:
@@ -36,28 +27,6 @@ def per_position_split(n: int = 30) -> Split:
     y[:, 2:5] = X[:, 3:6]  # a later token: only a causal learner must not see it
     y[:, 1] = X[:, 0]
     return Split(X=X, y=y, d_vocab=6, n_classes=6, columns=tuple("abcdef"), mask=y >= 0)
-
-
-@pytest.mark.parametrize("name", method_names())
-def test_every_learner_clones_and_round_trips_its_params(name):
-    learner = make_learner(name, modular_split())
-    params = learner.get_params()
-    copy = clone(learner)
-    assert copy.get_params() == params
-    assert copy is not learner
-    key = "random_state"
-    assert copy.set_params(**{key: 7}).get_params()[key] == 7
-    assert type(learner)(**params).get_params() == params
-
-
-@pytest.mark.parametrize("name", method_names())
-def test_every_learner_fits_and_predicts_labels(name):
-    split = modular_split()
-    learner = make_learner(name, split, **(NEURAL_TINY if hasattr(METHODS[name], "steps") else {}))
-    assert learner.fit(split.X, split.y) is learner
-    pred = learner.predict(split.X[:9])
-    assert pred.shape == (9,) and pred.dtype == np.int64
-    assert ((0 <= pred) & (pred < 7)).all()
 
 
 @settings(max_examples=20)
@@ -125,23 +94,28 @@ def test_fit_many_fits_classic_learners_one_by_one():
     assert fitted[1].score(split.X, split.y) > fitted[0].score(split.X, split.y)
 
 
-# --- the registry --------------------------------------------------------------------------
+# --- method specs -------------------------------------------------------------------------
 
 
 def test_parse_method_coerces_types_none_and_tuples():
-    name, params = parse_method("transformer:n_layers=2,attn_only=true,batch_size=none,checkpoint_steps=0/10")
+    spec = "transformer:n_layers=2,attn_only=true,batch_size=none,checkpoint_steps=(0,10)"
+    name, params = parse_method(spec)
     assert name == "transformer"
     assert params == {"n_layers": 2, "attn_only": True, "batch_size": None, "checkpoint_steps": (0, 10)}
     assert parse_method("knn")[1] == {}
+    assert parse_method("synth:weights=(add=2,mul=0.5)")[1] == {"weights": {"add": 2.0, "mul": 0.5}}
 
 
 @pytest.mark.parametrize(
     "spec, message",
     [
-        ("perceptron", "unknown method 'perceptron'; accepted: transformer, mlp, lstm"),
+        ("perceptron", "unknown method 'perceptron'; accepted: gbt, knn, logistic, lookup, lstm, mlp, synth"),
         ("transformer:n_layer=2", "unknown parameter 'n_layer'; accepted: .*n_layers"),
         ("mlp:d_mlp=wide", "d_mlp='wide' is not a valid int"),
         ("lstm:steps", "expected key=value"),
+        ("transformer:checkpoint_steps=0/10", r"tuples are written in parentheses now: .*=\(0,10\)"),
+        ("synth:dsl=arith:p=97/max_const=3", r"synth:dsl=\(arith:p=97,max_const=3\)"),
+        ("knn:random_state=3", "random_state comes from the seed"),
     ],
 )
 def test_bad_method_specs_name_what_is_accepted(spec, message):
@@ -149,13 +123,13 @@ def test_bad_method_specs_name_what_is_accepted(spec, message):
         make_learner(spec)
 
 
-def test_defaults_come_from_the_split_then_the_family_then_the_spec():
+def test_defaults_come_from_the_data_shape_then_the_spec_then_overrides():
     split = modular_split()
-    learner = make_learner("transformer:d_model=32", split, family="modular", steps=9)
+    learner = make_learner("transformer:d_model=32", split, steps=9)
     assert (learner.d_vocab, learner.n_classes, learner.pad_id) == (7, 7, None)
-    assert learner.d_mlp == FAMILY_DEFAULTS["modular"]["transformer"]["d_mlp"]
+    assert learner.d_mlp == SHAPE_DEFAULTS["fixed"]["transformer"]["d_mlp"]
     assert learner.d_model == 32 and learner.steps == 9
-    induction = make_learner("transformer", per_position_split())  # family guessed from the shape
+    induction = make_learner("transformer", per_position_split())  # defaults follow the data's shape
     assert induction.attn_only and induction.n_layers == 2
     with pytest.raises(SpecError, match="unknown parameter 'steps'"):
         make_learner("knn", split, steps=3)
@@ -164,6 +138,6 @@ def test_defaults_come_from_the_split_then_the_family_then_the_spec():
 @pytest.mark.parametrize("name", method_names())
 def test_canonical_spec_round_trips(name):
     split = modular_split()
-    spec = canonical_spec(name, split, family="modular")
-    assert canonical_spec(spec, split, family="modular") == spec
-    assert make_learner(spec, split).get_params() == make_learner(name, split, family="modular").get_params()
+    spec = canonical_spec(name, split)
+    assert canonical_spec(spec, split) == spec
+    assert make_learner(spec, split).get_params() == make_learner(name, split).get_params()

@@ -6,9 +6,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compare.grid import PRESETS, Cell, GridPart, build_cells, grid_parts, parse_seeds, parse_sizes
-from compare.methods import METHODS, Method, NotApplicable, register_method
+from baselines.classic import LookupTableLearner
+from compare.grid import Cell, GridPart, build_cells, grid_parts, parse_seeds, parse_sizes, split_specs
+from compare.settings import PRESETS
 from tasks import SpecError
+from tasks.learners import LEARNERS, NotApplicable, register_learner
 
 
 @settings(max_examples=60)
@@ -90,23 +92,53 @@ def test_paper_preset_includes_the_nanda_grokking_setting():
         assert all(isinstance(n, int) and n >= 1 for n in part.sizes)
 
 
-def _only_modular(params, task, budgets):
-    if task.family != "modular":
-        raise NotApplicable(f"method 'modonly' does not apply to task {task.spec!r}")
-    return "modonly"
+class OnlyFixedWidth(LookupTableLearner):
+    """A toy learner that takes operands only (no padded sequences)."""
+
+    @classmethod
+    def data_params(cls, split, params):
+        if split.pad_id is not None:
+            raise NotApplicable("it takes operands only")
+        return super().data_params(split, params)
 
 
 def test_a_method_that_does_not_apply_stops_a_grid_or_is_skipped_with_a_note():
-    register_method(Method("modonly", "test method", resolve=_only_modular, build=lambda *a: None))
+    register_learner("modonly")(OnlyFixedWidth)
     try:
         part = GridPart(("modular:p=7", "brackets"), ("modonly", "lookup"), (2, 4), (0,))
         with pytest.raises(NotApplicable, match="'modonly' does not apply to task 'brackets:kind=dyck1"):
             build_cells([part])
         cells, notes = build_cells([part], skip_unfit=True)
         assert len(cells) == 6 and {c.method for c in cells if c.task.startswith("brackets")} == {"lookup"}
-        assert notes == [f"skipped: method 'modonly' does not apply to task {cells[-1].task!r}"]
+        assert notes == [f"skipped: method 'modonly' does not apply to task {cells[-1].task!r}: "
+                         "it takes operands only"]
     finally:
-        del METHODS["modonly"]
+        del LEARNERS["modonly"]
+
+
+def test_bare_method_names_may_be_separated_by_commas():
+    assert split_specs(["lookup,synth"]) == ("lookup", "synth")
+    assert split_specs(["mlp:d_mlp=8,lr=0.1;lookup"]) == ("mlp:d_mlp=8,lr=0.1", "lookup")
+
+
+def test_a_changed_dsl_weight_or_primitive_gives_new_cell_keys(monkeypatch):
+    from synth import dsl_arith
+
+    part = GridPart(("modular:p=7",), ("synth", "synth:weights=(add=2)"), (2,), (0,))
+    cells, _ = build_cells([part])
+    assert len({c.key for c in cells}) == 2 and len({c.fingerprint for c in cells}) == 2
+    before = {c.method_spec: c.key for c in cells}
+    original = dsl_arith.ArithDSL.build_primitives
+
+    def changed(self):  # the same names and types, other semantics for one primitive
+        prims = list(original(self))
+        i = next(i for i, p in enumerate(prims) if p.name == "sub")
+        prims[i] = type(prims[i])("sub", prims[i].args, prims[i].ret, lambda a, b: (b - a) % self.p)
+        return tuple(prims)
+
+    monkeypatch.setattr(dsl_arith.ArithDSL, "build_primitives", changed)
+    after = {c.method_spec: c.key for c in build_cells([part])[0]}
+    assert before.keys() == after.keys() and all(before[k] != after[k] for k in before)
 
 
 def test_cells_use_canonical_specs_and_dedupe():

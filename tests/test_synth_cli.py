@@ -18,12 +18,14 @@ def _json(*args: str) -> dict:
 
 def test_synth_on_a_task_prints_program_bits_and_scores() -> None:
     out = _json("modular:op=x^2+y,p=97", "--n", "8", "--seed", "0")
-    assert out["program"] == "add(y, sq(x))"
-    assert out["found"] and out["stop_reason"] == "found"
-    assert out["train_accuracy"] == 1.0 and out["test_accuracy"] == 1.0
-    assert out["bits"] == pytest.approx(4 * 3.4594, abs=1e-3)
-    assert out["candidates"] >= out["kept"] > 0 and out["seconds"] >= 0
-    assert out["dsl"] == "arith:p=97,max_const=2" and out["n"] == 8
+    learned, search = out["learner"], out["learner"]["search"]
+    assert learned["program"] == "add(y, sq(x))"
+    assert learned["found"] and search["stop_reason"] == "found"
+    assert out["accuracy"]["train"] == 1.0 and out["accuracy"]["test"] == 1.0
+    assert learned["bits"] == pytest.approx(4 * 3.4594, abs=1e-3)
+    assert search["candidates"] >= search["kept"] > 0 and out["seconds"] >= 0
+    assert learned["dsl"] == "arith:p=97,max_const=2" and out["n"] == 8
+    assert out["method"].startswith("synth:dsl=(arith:p=97,max_const=2),")
     text = runner.invoke(app, ["synth", "modular:op=x^2+y,p=97"])
     assert text.exit_code == 0
     assert "add(y, sq(x))" in text.stdout and "test 1.0000" in text.stdout
@@ -37,17 +39,18 @@ def test_synth_on_examples_files(tmp_path) -> None:
         "".join(json.dumps({"x": [x, y], "y": (x * y + x) % 101}) + "\n" for x, y in [(5, 9), (100, 100)])
     )
     out = _json("--examples", str(train), "--test", str(test), "--dsl", "arith:p=101")
-    assert out["found"] and out["test_accuracy"] == 1.0 and out["train_accuracy"] == 1.0
+    assert out["learner"]["found"] and out["accuracy"] == {"train": 1.0, "test": 1.0}
     assert out["n"] == 6 and out["examples"] == str(train)
-    assert out["bits"] is not None and out["program"].count("(") >= 2
+    assert out["learner"]["bits"] is not None and out["learner"]["program"].count("(") >= 2
     alone = _json("--examples", str(train), "--dsl", "arith:p=101")
-    assert alone["test_accuracy"] is None and alone["program"] == out["program"]
+    assert "test" not in alone["accuracy"] and alone["learner"]["program"] == out["learner"]["program"]
 
 
 def test_budget_stop_is_reported() -> None:
     out = _json("modular:op=x^2+xy+y^2+x,p=97", "--max-candidates", "1000")
-    assert out["stop_reason"] == "max_candidates" and not out["found"]
-    assert out["candidates"] == 1000 and out["program"] is not None and out["train_accuracy"] < 1
+    assert out["learner"]["search"]["stop_reason"] == "max_candidates" and not out["learner"]["found"]
+    assert out["learner"]["search"]["candidates"] == 1000 and out["learner"]["program"] is not None
+    assert out["accuracy"]["train"] < 1
 
 
 @pytest.mark.parametrize(
@@ -57,9 +60,9 @@ def test_budget_stop_is_reported() -> None:
         (["modular:op=x+y", "--dsl", "nope"], "unknown DSL 'nope'"),
         (["modular:op=x+y", "--dsl", "arith:p=5"], "does not fit arith:p=5"),
         (["modular:op=x+y", "--max-bits", "1"], "impossible budget: max_bits=1"),
-        (["modular:op=x+y", "--max-candidates", "0"], "impossible budget: max_candidates"),
-        (["modular:op=x+y", "--time-limit", "-1"], "impossible budget: time_limit"),
-        (["modular:op=x+y", "--weights", "add=two"], "bad --weights item 'add=two'"),
+        (["modular:op=x+y", "--max-candidates", "0"], "max_candidates=0 is out of range"),
+        (["modular:op=x+y", "--time-limit", "-1"], "time_limit=-1.0 is out of range"),
+        (["modular:op=x+y", "--weights", "add=two"], "bad --weights 'add=two'"),
         (["modular:op=x+y", "--weights", "pow=1"], "unknown primitive 'pow'"),
         (["modular:op=x+y", "--format", "xml"], "unknown format 'xml'"),
         (["modular:op=x+y", "--n", "0"], "--n must be >= 1"),

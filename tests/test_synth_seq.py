@@ -152,8 +152,9 @@ def _json(*args: str) -> dict:
 
 def test_cli_on_brackets_and_induction() -> None:
     out = _json(SMALL_DYCK1, "--n", "32")
-    assert out["found"] and out["test_accuracy"] >= 0.99 and out["ood_accuracy"]["longer"] >= 0.99
-    assert out["dsl"] == "seq:d_vocab=3,pad=2,out=auto" and out["bits"] <= 32.87
+    learned = out["learner"]
+    assert learned["found"] and out["accuracy"]["test"] >= 0.99 and out["accuracy"]["longer"] >= 0.99
+    assert learned["dsl"] == "seq:d_vocab=3,pad=2,out=auto" and learned["bits"] <= 32.87
     text = runner.invoke(app, ["synth", SMALL_INDUCTION, "--n", "16"])
     assert text.exit_code == 0, text.output
     assert REFERENCES["induction"] in text.stdout and "unseen_tokens 1.0000" in text.stdout
@@ -170,9 +171,9 @@ def test_cli_on_an_examples_file_with_other_token_ids(tmp_path) -> None:
     train.write_text("\n".join(lines[:24]) + "\n")
     test.write_text("\n".join(lines[24:]) + "\n")
     out = _json("--examples", str(train), "--test", str(test), "--dsl", "seq")
-    assert out["dsl"] == "seq:d_vocab=9,pad=8,out=auto"
-    assert out["found"] and out["train_accuracy"] == 1.0 and out["test_accuracy"] == 1.0
-    assert "tok7" in out["program"] and "tok3" in out["program"]
+    assert out["learner"]["dsl"] == "seq:d_vocab=9,pad=8,out=auto"
+    assert out["learner"]["found"] and out["accuracy"] == {"train": 1.0, "test": 1.0}
+    assert "tok7" in out["learner"]["program"] and "tok3" in out["learner"]["program"]
 
 
 @pytest.mark.parametrize(
