@@ -52,25 +52,32 @@ def basis_frequencies(p: int) -> np.ndarray:
     return np.concatenate([[0], np.repeat(np.arange(1, n_frequencies(p) + 1), 2)])
 
 
+def line_sums(grid: np.ndarray, p: int, sign: int) -> np.ndarray:
+    """Sums of ``grid`` (p, p, ...) (axes a, b) along the lines a + sign·b ≡ s (mod p): (p, ...), row s."""
+    a = np.arange(p)[:, None]
+    b = (sign * (np.arange(p)[None, :] - a)) % p  # on line s (column) at row a: b = sign·(s − a)
+    return grid[a, b].sum(axis=0)
+
+
 def frequency_terms(acts: np.ndarray, p: int) -> np.ndarray:
     """The 2-D Fourier coefficients of each (mean-centred) column of ``acts`` (p², N) that belong to each
     frequency: (K, 8, N), frequency k + 1 at index k.
 
     Frequency k's terms are the products of {const, cos k, sin k} on the a axis with the same on the b
-    axis, less const × const (zero once centred): 8 coefficients. They are linear in ``acts``, so a
-    rotation of neuron space rotates them alike (which :mod:`mechanisms.structure` relies on); their
-    squares summed over the 8 give the variance (times p²) in frequency k.
+    axis, less const × const (zero once centred). The same 8-dimensional space is spanned by the
+    orthonormal functions cos/sin of ka, kb, k(a + b) and k(a − b), whose coefficients are 1-D transforms
+    of the row, column and (anti-)diagonal sums: O(p² N) rather than the full 2-D transform's O(p³ N).
+    They are linear in ``acts``, so a rotation of neuron space rotates them alike (which
+    :mod:`mechanisms.structure` relies on); their squares summed over the 8 give the variance (times p²)
+    in frequency k.
     """
     K = n_frequencies(p)
     if acts.ndim != 2 or acts.shape[0] != p * p:
         raise ValueError(f"acts must have shape (p², N) = ({p * p}, N), got {acts.shape}")
-    B = fourier_basis(p)
     X = (acts - acts.mean(axis=0)).reshape(p, p, -1)
-    F = np.einsum("ia,jb,abn->ijn", B, B, X, optimize=True)  # (p, p, N): rows over a, columns over b
-    c, s = np.arange(1, 2 * K, 2), np.arange(2, 2 * K + 1, 2)
-    return np.stack(
-        [F[0, c], F[0, s], F[c, 0], F[s, 0], F[c, c], F[c, s], F[s, c], F[s, s]], axis=1
-    )  # each F[...] is (K, N)
+    sums = np.stack([X.sum(axis=1), X.sum(axis=0), line_sums(X, p, 1), line_sums(X, p, -1)])  # (4, p, N)
+    coef = np.einsum("ts,gsn->gtn", fourier_basis(p)[1:], sums) / np.sqrt(p)  # (4, 2K, N): cos 1, sin 1, ...
+    return coef.reshape(4, K, 2, -1).transpose(1, 0, 2, 3).reshape(K, 8, -1)
 
 
 def frequency_variance(acts: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
@@ -133,17 +140,26 @@ def embedding_key_share(W_E: np.ndarray, p: int, freqs: Sequence[int]) -> float:
     return float(embedding_spectrum(W_E, p)[np.asarray(freqs, dtype=int)].sum()) if len(freqs) else 0.0
 
 
+def _check_frequencies(p: int, freqs: Sequence[int]) -> np.ndarray:
+    K = n_frequencies(p)
+    w = np.asarray(freqs, dtype=int).reshape(-1)
+    if np.any((w < 1) | (w > K)) or len(set(w.tolist())) != len(w):
+        raise ValueError(f"frequencies must be distinct and in 1..{K}, got {list(freqs)}")
+    return w
+
+
+def _op_sign(op: str) -> int:
+    if op not in OP_SIGN:
+        raise ValueError(f"key directions are defined for ops {', '.join(OP_SIGN)}, got {op!r}")
+    return OP_SIGN[op]
+
+
 def key_directions(p: int, freqs: Sequence[int], op: str = "x+y") -> np.ndarray:
     """Orthonormal directions in input space (2 |freqs|, p²): cos(w(a ± b)), sin(w(a ± b)) per key w, with
     ± the operation's sign (:data:`OP_SIGN`)."""
-    if op not in OP_SIGN:
-        raise ValueError(f"key directions are defined for ops {', '.join(OP_SIGN)}, got {op!r}")
-    K = n_frequencies(p)
-    w = np.asarray(freqs, dtype=int)
-    if np.any((w < 1) | (w > K)) or len(set(w.tolist())) != len(w):
-        raise ValueError(f"frequencies must be distinct and in 1..{K}, got {list(freqs)}")
+    sign, w = _op_sign(op), _check_frequencies(p, freqs)
     a, b = np.divmod(np.arange(p * p), p)
-    angle = 2 * np.pi * w[:, None] * ((a + OP_SIGN[op] * b) % p) / p  # (|freqs|, p²)
+    angle = 2 * np.pi * w[:, None] * ((a + sign * b) % p) / p  # (|freqs|, p²)
     dirs = np.stack([np.cos(angle), np.sin(angle)], axis=1).reshape(2 * len(w), p * p)
     # Each has squared norm p²/2 for w != 0 (p odd), and distinct w are orthogonal.
     return dirs / np.sqrt(p * p / 2)
@@ -153,11 +169,19 @@ def split_logits(
     logits: np.ndarray, p: int, freqs: Sequence[int], op: str = "x+y"
 ) -> tuple[np.ndarray, np.ndarray]:
     """``logits`` (p², C) as ``(key, rest)``: the projection on :func:`key_directions` and what is left;
-    ``key + rest == logits``."""
-    if logits.shape[0] != p * p:
+    ``key + rest == logits``.
+
+    The key directions depend on (a, b) only through s = a ± b, so the projection is the 1-D projection of
+    the sums along the lines s = const onto the key frequencies, spread back over each line (divided by
+    its p points): O(p² C), without the (2 |freqs|, p²) direction matrix.
+    """
+    sign, w = _op_sign(op), _check_frequencies(p, freqs)
+    if logits.ndim != 2 or logits.shape[0] != p * p:
         raise ValueError(f"logits must hold all p² = {p * p} pairs as rows, got {logits.shape}")
-    U = key_directions(p, freqs, op)
-    key = U.T @ (U @ logits)
+    B = fourier_basis(p)[np.stack([2 * w - 1, 2 * w], axis=1).reshape(-1)]  # (2 |freqs|, p)
+    per_line = B.T @ (B @ line_sums(logits.reshape(p, p, -1), p, sign)) / p  # (p, C)
+    a, b = np.divmod(np.arange(p * p), p)
+    key = per_line[(a + sign * b) % p]
     return key, logits - key
 
 

@@ -84,6 +84,23 @@ def test_frequency_variances_split_the_variance(p, seed):
     assert share == pytest.approx(power[np.array(freqs) - 1].sum() / total.sum())
 
 
+@settings(max_examples=30)
+@given(st.sampled_from(SMALL_PRIMES), st.integers(0, 2**32 - 1))
+def test_frequency_variance_is_the_3x3_block_of_the_2d_transform(p, seed):
+    """The line-sum shortcut gives ANCHORS' definition: the energy of the 2-D transform in the entries
+    {const, cos k, sin k} x {const, cos k, sin k} of the centred activations."""
+    acts = np.random.default_rng(seed).standard_normal((p * p, 3)) ** 3
+    B = fourier.fourier_basis(p)
+    F = np.einsum("ia,jb,abn->ijn", B, B, (acts - acts.mean(0)).reshape(p, p, 3))
+    expected = []
+    for k in range(1, (p - 1) // 2 + 1):
+        idx = np.array([0, 2 * k - 1, 2 * k])
+        expected.append((F[idx[:, None], idx[None, :]] ** 2).sum(axis=(0, 1)))
+    np.testing.assert_allclose(
+        fourier.frequency_variance(acts, p)[0], np.array(expected), rtol=1e-9, atol=1e-9
+    )
+
+
 def test_a_neuron_of_two_frequencies_is_split_by_variance():
     p = 13
     a, b = grid(p)
@@ -141,6 +158,7 @@ def test_restricted_and_excluded_parts_sum_back_to_the_logits(case):
     np.testing.assert_allclose(fourier.split_logits(rest, p, freqs, op)[0], 0, atol=1e-10)
     U = fourier.key_directions(p, freqs, op)
     np.testing.assert_allclose(U @ U.T, np.eye(2 * len(freqs)), atol=1e-10)
+    np.testing.assert_allclose(key, U.T @ (U @ logits), atol=1e-10)  # the line-sum shortcut is the projection
     np.testing.assert_allclose(U.sum(axis=1), 0, atol=1e-9)  # orthogonal to the constant
 
 

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from baselines.classic import LogisticLearner
 from baselines.learners import LSTMLearner, MLPLearner, TransformerLearner
 from mechanisms import fourier, modular
+from mechanisms.plots_modular import top_neurons, write_plots
 from tasks.modular import ModularTask
 
 torch.manual_seed(0)
@@ -263,3 +264,16 @@ def test_uncovered_tasks_and_learners_are_refused_in_one_line():
     with pytest.raises(ValueError, match="x\\*y"):
         modular.analyse(mlp, ModularTask(op="x*y", p=11, test_fraction=0.5), split)
     modular.covered(ModularTask(op="x-y", p=11, test_fraction=0.5), mlp)  # covered: no error
+
+
+def test_plots_are_written(tmp_path):
+    task = ModularTask(op="x+y", p=11, test_fraction=0.5)
+    learner, split = planted_mlp(task, [2, 3])
+    init, _ = fitted(MLPLearner, task, d_embed=4, d_mlp=16, act="quadratic", use_bias=False)
+    learner.checkpoints_ = {0: init.model_.state_dict(), 10: learner.model_.state_dict()}
+    rows = modular.progress(learner, task, split)
+    paths = write_plots(learner, task, split, tmp_path / "plots", progress=rows, top=3)
+    assert [p.name for p in paths] == ["embedding_spectrum.png", "neurons.png", "progress.png"]
+    for path in paths:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+    assert top_neurons(np.stack([np.zeros(5), np.arange(5.0), 3 * np.arange(5.0)], 1), 2) == [2, 1]

@@ -1,0 +1,148 @@
+"""Pictures of the Fourier circuit (PNG, matplotlib's Agg backend: no display needed).
+
+* :func:`plot_embedding_spectrum`: each frequency's share of the embedding's squared norm, key ones marked;
+* :func:`plot_neuron_grids`: the activation of the top neurons over the p × p input grid (the discrete-input
+  analogue of a feature visualization);
+* :func:`plot_progress`: the progress measures against the step on a symlog axis, with train/test accuracy
+  and the emergence and generalization steps marked;
+* :func:`write_plots`: all three for a fitted learner.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import numpy as np  # noqa: E402
+
+from mechanisms import fourier, modular, structure  # noqa: E402
+
+
+def plot_embedding_spectrum(
+    spectrum: np.ndarray, key_frequencies: list[int], path: str | Path, title: str = ""
+) -> Path:
+    """Bars of ``spectrum`` (K + 1,) (:func:`mechanisms.fourier.embedding_spectrum`), key frequencies red."""
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    colors = ["tab:red" if k in set(key_frequencies) else "tab:gray" for k in range(len(spectrum))]
+    ax.bar(np.arange(len(spectrum)), spectrum, color=colors)
+    ax.set_xlabel("frequency k (0: constant)")
+    ax.set_ylabel("share of ||W_E||²")
+    key = sum(spectrum[k] for k in key_frequencies)
+    ax.set_title(title or f"embedding spectrum: key frequencies {_short(key_frequencies)} hold {key:.1%}")
+    return _save(fig, path)
+
+
+def top_neurons(acts: np.ndarray, n: int) -> list[int]:
+    """The ``n`` neurons of largest variance over the inputs (the ones the output leans on most)."""
+    return [int(i) for i in np.argsort(-acts.var(axis=0))[:n]]
+
+
+def plot_neuron_grids(
+    acts: np.ndarray, p: int, neurons: list[int], path: str | Path, title: str = ""
+) -> Path:
+    """One heat map per neuron of ``acts`` (p², N) over the grid (rows a, columns b), with its best frequency
+    and that frequency's share of its variance."""
+    best, share = fourier.neuron_frequencies(acts[:, neurons], p) if neurons else ([], [])
+    cols = min(len(neurons), 4) or 1
+    rows = max(1, -(-len(neurons) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, n, k, s in zip(axes.flat, neurons, best, share, strict=False):
+        ax.imshow(acts[:, n].reshape(p, p), cmap="RdBu_r", origin="lower")
+        ax.set_title(f"neuron {n}: k={k} ({s:.0%})", fontsize=9)
+        ax.set_xlabel("b", fontsize=8)
+        ax.set_ylabel("a", fontsize=8)
+        ax.axis("on")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title or "top neurons over the input grid")
+    return _save(fig, path)
+
+
+def plot_progress(
+    progress: list[dict],
+    path: str | Path,
+    emergence: int | None = None,
+    generalization: int | None = None,
+    title: str = "",
+    memorization: int | None = None,
+) -> Path:
+    """Losses (train, test, restricted, excluded; log scale) above accuracies and embedding key share, against
+    the step on a symlog axis; the memorization (train accuracy 100%), emergence and generalization steps as
+    vertical lines: the phase boundaries of Nanda et al. (memorization, circuit formation, cleanup)."""
+    steps = [e["step"] for e in progress]
+    fig, (top, mid, low) = plt.subplots(3, 1, figsize=(9, 9), sharex=True)
+    for key, style in (("train_loss", "C0-"), ("test_loss", "C1-"), ("restricted_loss", "C2--"),
+                       ("excluded_loss", "C3--")):  # fmt: skip
+        top.plot(steps, [max(e[key], 1e-12) for e in progress], style, label=key.replace("_", " "))
+    top.set_yscale("log")
+    top.set_ylabel("loss")
+    for key, style in (("train_accuracy", "C0-"), ("test_accuracy", "C1-"), ("restricted_accuracy", "C2--"),
+                       ("embedding_key_share", "C4:")):  # fmt: skip
+        mid.plot(steps, [e[key] for e in progress], style, label=key.replace("_", " "))
+    mid.set_ylabel("accuracy / share")
+    mid.set_ylim(-0.02, 1.02)
+    low.plot(steps, [e["weight_norm"] for e in progress], "k-", label="weight norm")
+    low.set_ylabel("weight norm")
+    low.set_xlabel("step")
+    low.set_xscale("symlog", linthresh=max(1, min((s for s in steps if s > 0), default=1)))
+    for ax in (top, mid, low):
+        marks = ((memorization, "train 100%", "C0"), (emergence, "emergence", "C2"),
+                 (generalization, "generalization", "C1"))  # fmt: skip
+        for step, name, color in marks:
+            if step is not None:
+                ax.axvline(
+                    step, color=color, lw=1, alpha=0.7, label=f"{name} step {step}" if ax is top else None
+                )
+        ax.legend(fontsize=8, loc="best")
+    top.set_title(title or "progress measures")
+    return _save(fig, path)
+
+
+def write_plots(
+    learner, task, train_split, directory: str | Path, progress: list[dict] | None = None, top: int = 8
+) -> list[Path]:
+    """The three pictures of a fitted learner into ``directory``: ``embedding_spectrum.png``,
+    ``neurons.png`` and, when ``progress`` (:func:`mechanisms.modular.progress`) is given, ``progress.png``.
+    """
+    modular.covered(task, learner)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    p = task.p
+    _, acts = modular.run_pairs(learner, p)
+    alive = ~structure.dead_neurons(acts)
+    freqs = fourier.key_frequencies(acts, p, alive) if alive.any() else []
+    spectrum = fourier.embedding_spectrum(modular.operand_embedding(learner.model_.state_dict(), p), p)
+    paths = [
+        plot_embedding_spectrum(spectrum, freqs, directory / "embedding_spectrum.png"),
+        plot_neuron_grids(acts, p, top_neurons(acts, top), directory / "neurons.png"),
+    ]
+    if progress:
+        paths.append(
+            plot_progress(
+                progress,
+                directory / "progress.png",
+                modular.emergence_step(progress),
+                modular.generalization_step(progress),
+                title=f"{task.spec}: progress (final key frequencies: {_short(freqs)})",
+                memorization=modular.memorization_step(progress),
+            )
+        )
+    return paths
+
+
+def _short(freqs: list[int], most: int = 10) -> str:
+    return ", ".join(map(str, freqs)) if len(freqs) <= most else f"{len(freqs)} of them"
+
+
+def _save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
