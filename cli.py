@@ -127,6 +127,7 @@ def run(
     scheduler: str | None = typer.Option(None, help="Run on a dask.distributed cluster at tcp://HOST:PORT."),
     artefacts: str | None = typer.Option(None, help="Save models and checkpoints here (default: not saved)."),
     retry_failed: bool = typer.Option(False, help="Run again the cells stored as failed."),
+    yes: bool = typer.Option(False, "--yes", help="Run a grid of more than 10,000 cells."),
 ) -> None:
     """Run a task × method × size × seed grid into the store; finished cells are skipped."""
     from compare.methods import Budgets
@@ -135,7 +136,7 @@ def run(
     grid = dict(preset_name=preset, tasks=tasks, methods=methods, sizes=sizes, seeds=seeds)
     budgets = Budgets(steps=steps, candidates=synth_candidates, max_bits=max_bits, seconds=synth_seconds)
     try:
-        planned = prepare_run(grid, budgets, store, jobs, scheduler, artefacts)
+        planned = prepare_run(grid, budgets, store, jobs, scheduler, artefacts, yes)
     except ValueError as exc:  # SpecError, StoreError, ExecutorError, an unusable artefacts folder
         fail(str(exc))
     for note in planned.notes:
@@ -254,6 +255,7 @@ def _run_single(load, method: str, seed: int, overrides: dict, format: str, save
     if format not in SINGLE_FORMATS:
         fail(f"unknown format {format!r}; accepted: {', '.join(SINGLE_FORMATS)}")
     try:
+        make_learner(method, None, random_state=seed, **overrides)  # a bad method stops before any data
         source, train, evals = load()
         learner = make_learner(method, train, random_state=seed, **overrides)
         if (save or plot) and not learner.has_model:

@@ -9,11 +9,11 @@ from new ones whatever order a grid is given in, and a changed primitive never r
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from compare.ranges import parse_seeds, parse_sizes
 from tasks import SpecError, parse_task
 
 if TYPE_CHECKING:
@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 #: Version of what a cell's result holds; part of every key and stored in the store's metadata.
 #: Bump it when a result's meaning changes: old rows then no longer count as finished.
 RESULT_FORMAT = 2
+#: The most cells one grid may have (counted before any is built); grids above ``CONFIRM_CELLS`` run
+#: only with ``--yes``, after their size is stated.
+MAX_CELLS = 1_000_000
+CONFIRM_CELLS = 10_000
 
 
 @dataclass(frozen=True)
@@ -46,53 +50,6 @@ class Cell:
         parts = (self.task, self.method_spec, str(self.n), str(self.seed), self.fingerprint,
                  str(RESULT_FORMAT))
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
-
-
-_RANGE = re.compile(r"^(\d+)\.\.(\d+)(?:([x+])(\d+(?:\.\d+)?))?$")
-
-
-def _parse_int_list(text: str, what: str, geometric_default: bool) -> list[int]:
-    """Comma-separated integers and ranges ``a..b`` (every integer, or ×2 when geometric by default),
-    ``a..bxF`` (geometric, factor F) and ``a..b+S`` (step S), both ends inclusive when reached."""
-    values: list[int] = []
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        if item.isdigit():
-            values.append(int(item))
-            continue
-        match = _RANGE.match(item)
-        if not match:
-            raise SpecError(
-                f"bad {what} {item!r}; expected integers and ranges like 8,16,32 or 8..4096x2 or 0..4"
-            )
-        start, stop, op, step_text = match.groups()
-        start, stop = int(start), int(stop)
-        if op is None:
-            op, step_text = ("x", "2") if geometric_default else ("+", "1")
-        step = float(step_text)
-        if (op == "x" and step <= 1) or (op == "+" and (step < 1 or step != int(step))):
-            raise SpecError(f"bad {what} {item!r}: a factor must be > 1 and a step a positive integer")
-        if op == "x" and start == 0:
-            raise SpecError(f"bad {what} {item!r}: a geometric range cannot start at 0")
-        value = float(start)
-        while round(value) <= stop:
-            values.append(int(round(value)))
-            value = value * step if op == "x" else value + step
-    if not values:
-        raise SpecError(f"no {what} in {text!r} (a range a..b needs a <= b): the grid would be empty")
-    return sorted(set(values))
-
-
-def parse_sizes(text: str) -> list[int]:
-    """Training sizes: ``8,16,32``, ``8..4096x2`` (geometric), ``10..100+10``; all ≥ 1, sorted."""
-    sizes = _parse_int_list(text, "sizes", geometric_default=True)
-    if any(n < 1 for n in sizes):
-        raise SpecError(f"training sizes must be >= 1 (learning curves use a log axis); got {text!r}")
-    return sizes
-
-
-def parse_seeds(text: str) -> list[int]:
-    """Seeds: ``0,1,2`` or ``0..4`` (both ends included)."""
-    return _parse_int_list(text, "seeds", geometric_default=False)
 
 
 @dataclass(frozen=True)
@@ -127,6 +84,9 @@ def build_cells(
     from compare.methods import Budgets, NotApplicable, fingerprint, resolve
 
     budgets = budgets or Budgets()
+    count = sum(len(p.tasks) * len(p.methods) * len(p.sizes) * len(p.seeds) for p in parts)
+    if count > MAX_CELLS:
+        raise SpecError(f"the grid would have {count:,} cells; one grid holds at most {MAX_CELLS:,}")
     cells: dict[str, Cell] = {}
     notes: list[str] = []
     for part in parts:

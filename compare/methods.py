@@ -98,7 +98,9 @@ def canonical_spec(spec: str, split: Split | None = None, **overrides: Any) -> s
     learner = make_learner(spec, split, **overrides)
     cls = type(learner)
     defaults = cls().get_params(deep=False)
-    from_data = cls.data_params(split, {}) if split is not None else {}
+    from_data = {}
+    if split is not None and set(cls.not_canonical) - {"random_state"}:
+        from_data = cls.data_params(split, {})
     params = learner.get_params(deep=False)
 
     def written(key: str) -> bool:

@@ -142,16 +142,20 @@ class GridRun:
 
 
 def prepare_run(grid: dict[str, Any], budgets: Budgets, store: str, jobs: int | None, scheduler: str | None,
-                artefacts: str | None) -> GridRun:
+                artefacts: str | None, yes: bool = False) -> GridRun:
     """Build and check everything ``dlps run`` needs before any cell runs: the grid (``grid``: the
     keyword arguments of :func:`compare.grid.grid_parts`), budgets and parameter ranges, the artefacts
-    folder, a writable store, then the executor. ValueError (one line) for the first problem."""
+    folder, a writable store, then the executor; a grid of more than ``CONFIRM_CELLS`` cells runs only
+    with ``yes``. ValueError (one line) for the first problem."""
     from compare.cells import CellOptions
     from compare.executors import make_executor
-    from compare.grid import build_cells, grid_parts
+    from compare.grid import CONFIRM_CELLS, build_cells, grid_parts
 
     parts = grid_parts(**grid)
     cells, notes = build_cells(parts, budgets, skip_unfit=grid.get("preset_name") is not None)
+    if len(cells) > CONFIRM_CELLS and not yes:
+        raise ValueError(f"the grid has {len(cells):,} cells (more than {CONFIRM_CELLS:,}); pass --yes to "
+                         "run them all, or narrow --tasks, --methods, --sizes or --seeds")
     if artefacts is not None:
         artefacts = str(writable_folder(artefacts, "artefacts"))
     workers = jobs if jobs is not None else len(os.sched_getaffinity(0))

@@ -16,6 +16,9 @@ import numpy as np
 
 #: Label value stored in ``y`` at per-position targets that are not scored (``mask`` is False).
 UNSCORED = -1
+#: The most memory one split of a generated task may take (its X, y and mask, with the generator's
+#: temporaries counted as three more copies of X); a larger split is refused before it is built.
+MAX_SPLIT_BYTES = 4 * 2**30
 
 
 class SpecError(ValueError):
@@ -184,6 +187,18 @@ class Task(ABC):
             inputs = " ".join(f"{c}={v}" for c, v in zip(split.columns, x, strict=True))
             return f"{inputs} -> {int(split.y[i])}"
         return f"x={x} -> {int(split.y[i])}"
+
+    def check_split_memory(self, rows: int, width: int, what: str, limit: int | None = None) -> None:
+        """SpecError, before anything is built, when a split of ``rows`` rows of ``width`` tokens would
+        need more than ``limit`` bytes (default :data:`MAX_SPLIT_BYTES`), saying how much."""
+        limit = MAX_SPLIT_BYTES if limit is None else limit
+        need = rows * width * (8 * 4 + 8 + 1)  # X and three temporaries, int64 labels, a mask
+        if need > limit:
+            raise SpecError(
+                f"{self.family}: the {what} split would hold {rows:,} rows of {width} tokens, about "
+                f"{need / 2**30:,.1f} GB; the limit is {limit / 2**30:g} GB (lower the number of rows or "
+                "their length)"
+            )
 
     def check_train_size(self, n: int) -> None:
         """Raise :class:`SpecError` when ``n`` is negative or above the training pool."""

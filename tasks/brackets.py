@@ -232,6 +232,7 @@ class BracketsTask(Task):
             )
         if self.n_test < 2:
             raise SpecError(f"brackets: n_test={self.n_test} is not accepted; it must be >= 2")
+        self.check_split_memory(self.n_test, self.ood_len, "test/OOD")
         if not 0.0 < self.test_fraction < 1.0:
             raise SpecError(
                 f"brackets: test_fraction={self.test_fraction} is not accepted; it must lie in (0, 1)"
@@ -324,6 +325,7 @@ class BracketsTask(Task):
 
     def train_split(self, n: int, seed: int = 0) -> Split:
         self.check_train_size(n)
+        self.check_split_memory(n, self.max_len, "training")
         base = stable_seed("brackets/train", self.spec, seed)
         blocks = []
         # Block b depends on (spec, seed, b) alone, so the first n rows are nested in n.

@@ -138,6 +138,7 @@ class InductionTask(Task):
             )
         if self.n_test < 1:
             raise SpecError(f"induction: n_test={self.n_test} is not accepted; it must be >= 1")
+        self.check_split_memory(self.n_test, max(self.seq_len, self.ood_len or 2 * self.seq_len), "test/OOD")
 
     @property
     def seen_tokens(self) -> np.ndarray:
@@ -185,6 +186,7 @@ class InductionTask(Task):
 
     def train_split(self, n: int, seed: int = 0) -> Split:
         self.check_train_size(n)
+        self.check_split_memory(n, self.seq_len, "training")
         test_rows = {row.tobytes() for row in self._test.X}
         base = stable_seed("induction/train", self.spec, seed)
         parts, have, b = [], 0, 0
