@@ -56,8 +56,8 @@ def test_device_cuda_without_a_gpu_is_refused_in_train_and_in_a_grid(tmp_path):
     message = one_line_error(runner.invoke(app, ["train", "modular:p=7", "--method", "mlp:device=cuda",
                                                  "--n", "8"]))
     assert "no CUDA GPU" in message
-    message = one_line_error(runner.invoke(app, ["run", "--tasks", "modular:p=7", "--methods", "mlp:device=cuda",
-                                                 "--sizes", "2", "--store", str(tmp_path / "s.sqlite")]))
+    grid = ["run", "--tasks", "modular:p=7", "--methods", "mlp:device=cuda", "--sizes", "2"]
+    message = one_line_error(runner.invoke(app, [*grid, "--store", str(tmp_path / "s.sqlite")]))
     assert "no CUDA GPU" in message and not (tmp_path / "s.sqlite").exists()
     message = one_line_error(runner.invoke(app, ["train", "modular:p=7", "--method", "mlp:device=bogus"]))
     assert "device='bogus'" in message
