@@ -21,8 +21,12 @@ same dimension (mean over seeded draws). One direction, not the classifier's who
 subspace: with one class per depth value that subspace has about as many dimensions as there are
 depths (half of a 32-wide stream), and removing that many random directions breaks a model too.
 
-A site counts for the causal test only if replacing it changes the output (tested by perturbing it):
-the LSTM's cell-state hook, for one, is read-only.
+In an LSTM the hidden and cell hooks see the states after the whole sequence has run (the recurrence
+reads its own copies, and the cell hook is read-only), so a hook there would reach only the readout.
+The causal test of a recurrent site therefore re-runs the recurrence with the projection applied at
+every step, before the state feeds the next one (:func:`recurrent_logits`, which mirrors
+:mod:`baselines.lstm` and is checked against the model's own output on every call). Other sites
+count only if replacing them through their hook changes the output (tested by perturbing them).
 """
 
 from __future__ import annotations
@@ -40,8 +44,9 @@ from threadpoolctl import threadpool_limits
 from torch import nn
 
 from baselines.hooks import hook_points, run_with_hooks
+from baselines.lstm import LSTM
 from mechanisms.ablation import HookFn, masked_accuracy
-from mechanisms.heads import activations, model_device
+from mechanisms.heads import CHUNK, activations, model_device
 
 #: Probe settings, fixed on the planted counter before any trained model was probed: at C = 1 the
 #: penalty held a probe on an exact depth unit to 0.88 (15 depth classes, some with a handful of
@@ -187,6 +192,86 @@ def reaches_output(model: nn.Module, site: str, data: ProbeData) -> bool:
     return not torch.allclose(base, moved)
 
 
+def _recurrent_site(model: nn.Module, site: str) -> tuple[int, str] | None:
+    """(layer, "hidden" | "cell") for an LSTM/GRU state site, else None."""
+    if not isinstance(model, LSTM) or not site.startswith("layers."):
+        return None
+    _, layer, hook = site.split(".")
+    return int(layer), hook.removeprefix("hook_")
+
+
+def recurrent_logits(
+    model: LSTM,
+    tokens: torch.Tensor,
+    readout: torch.Tensor | None,
+    site: tuple[int, str] | None = None,
+    change=None,
+) -> torch.Tensor:
+    """The logits of ``model`` (an unstacked :class:`baselines.lstm.LSTM`) with ``change`` applied to
+    the state at ``site`` ((layer, "hidden" or "cell")) at every step, inside the recurrence. The same
+    step equations as :class:`baselines.lstm.Recurrent` (without ``site``, the same logits)."""
+    x = model.W_E[tokens]
+    for index, layer in enumerate(model.layers):
+        lstm = layer.cell == "lstm"
+        d = layer.W_hh.shape[0]
+        inputs = x @ layer.W_ih + (layer.b_ih + layer.b_hh if lstm else layer.b_ih)
+        h = c = x.new_zeros(x.shape[0], d)
+        states = []
+        for t in range(x.shape[1]):
+            if lstm:
+                i, f, g, o = (inputs[:, t] + h @ layer.W_hh).chunk(4, dim=-1)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                if site == (index, "cell"):
+                    c = change(c)
+                h = torch.sigmoid(o) * torch.tanh(c)
+            else:
+                xr, xz, xn = inputs[:, t].chunk(3, dim=-1)
+                hr, hz, hn = (layer.b_hh + h @ layer.W_hh).chunk(3, dim=-1)
+                r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+                h = (1 - z) * torch.tanh(xn + r * hn) + z * h
+            if site == (index, "hidden"):
+                h = change(h)
+            states.append(h)
+        x = torch.stack(states, dim=1)
+    if readout is not None:
+        x = x[torch.arange(len(x), device=x.device), readout][:, None]
+    return x @ model.W_U + model.b_U
+
+
+def recurrent_accuracy(model: LSTM, data: ProbeData, site: tuple[int, str], change) -> float:
+    """Masked accuracy with ``change`` applied inside the recurrence at ``site``; ValueError if the
+    mirrored recurrence does not reproduce the model's own logits (the model code changed)."""
+    device = model_device(model)
+    right = total = 0
+    with torch.no_grad():
+        for i in range(0, len(data.tokens), CHUNK):
+            X = torch.as_tensor(data.tokens[i : i + CHUNK], device=device)
+            R = None if data.readout is None else torch.as_tensor(data.readout[i : i + CHUNK], device=device)
+            if i == 0 and not torch.allclose(recurrent_logits(model, X, R), model(X, R), atol=1e-5):
+                raise ValueError("mechanisms.probes.recurrent_logits no longer mirrors baselines.lstm")
+            pred = recurrent_logits(model, X, R, site, change).argmax(-1).cpu().numpy()
+            T = data.targets[i : i + CHUNK]
+            scored = T >= 0
+            right += int((pred[scored] == T[scored]).sum())
+            total += int(scored.sum())
+    return right / total if total else float("nan")
+
+
+def intervenable(model: nn.Module, site: str, data: ProbeData) -> bool:
+    """Whether the causal test can act at ``site``: a recurrent state (inside the recurrence), or a
+    hook whose replacement reaches the output."""
+    return _recurrent_site(model, site) is not None or reaches_output(model, site, data)
+
+
+def projected_accuracy(model: nn.Module, site: str, data: ProbeData, directions: np.ndarray, mean) -> float:
+    """Task accuracy on ``data`` with ``directions`` projected out at ``site`` (every position)."""
+    project = projection_hook(directions, mean)
+    recurrent = _recurrent_site(model, site)
+    if recurrent is not None:
+        return recurrent_accuracy(model, data, recurrent, lambda x: project(x, site))
+    return masked_accuracy(model, data.tokens, data.targets, data.readout, {site: project})
+
+
 def counter_unit(features: dict[str, np.ndarray], depth: np.ndarray, real: np.ndarray) -> dict | None:
     """The single recurrent unit (hidden or cell state) best correlated with depth (Pearson, by
     absolute value; the sign is kept): ``site``, ``unit``, ``correlation``; None when no site holds
@@ -229,7 +314,7 @@ def depth_analysis(
     Returns ``sites`` (per site: ``site``, ``probe_accuracy``, ``control_accuracy``, ``selectivity``,
     ``by_position`` (probe accuracy per position); for Dyck-2 also ``type_probe_accuracy``,
     ``type_control_accuracy``, ``type_selectivity``), ``best_site`` (highest selectivity),
-    ``ablation`` (``site`` tested: the most selective site whose replacement reaches the output;
+    ``ablation`` (``site`` tested: the most selective site the causal test can act at;
     ``none``, ``depth_direction``, ``random_direction`` (mean), ``random_directions`` (each draw),
     ``depth_r2`` (the direction's R² for depth on ``test``)), ``counter_unit`` and ``labels``.
     """
@@ -264,7 +349,7 @@ def depth_analysis(
     ranked = sorted(rows, key=lambda r: -r["selectivity"])
 
     te_depth = variables["depth"][1]
-    causal_site = next((r["site"] for r in ranked if reaches_output(model, r["site"], test)), None)
+    causal_site = next((r["site"] for r in ranked if intervenable(model, r["site"], test)), None)
     ablation = {"site": causal_site, "none": masked_accuracy(model, test.tokens, test.targets, test.readout)}
     if causal_site is not None:
         F = tr_F[causal_site][tr_real]
@@ -276,8 +361,7 @@ def depth_analysis(
         r2 = float(np.corrcoef(fitted, y)[0, 1] ** 2) if fitted.std() > 0 and y.std() > 0 else 0.0
 
         def accuracy(directions: np.ndarray) -> float:
-            hook = {causal_site: projection_hook(directions, mean)}
-            return masked_accuracy(model, test.tokens, test.targets, test.readout, hook)
+            return projected_accuracy(model, causal_site, test, directions, mean)
 
         rng = np.random.default_rng(seed)
         randoms = [accuracy(random_directions(u.shape[1], u.shape[0], rng)) for _ in range(n_random)]

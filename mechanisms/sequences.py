@@ -174,7 +174,7 @@ def progress(
     test: Split | None = None,
     site: str | None = None,
     n_eval: int = 1000,
-    n_probe: int = 300,
+    n_probe: int = 150,
     n_random: int = 100,
     seed: int = 0,
 ) -> list[dict]:

@@ -24,6 +24,7 @@ from mechanisms.heads import (
     pattern_score,
     repeated_random_tokens,
 )
+from mechanisms.plots_sequences import write_plots
 from mechanisms.sequences import analyse, milestones, progress
 from tasks import parse_task
 
@@ -225,7 +226,7 @@ def _small_induction_learner(n_layers: int = 2, steps: int = 40):
     return learner, task, train
 
 
-def test_analyse_reports_the_issue_keys_and_one_progress_entry_per_checkpoint():
+def test_analyse_reports_the_issue_keys_and_one_progress_entry_per_checkpoint(tmp_path):
     learner, task, train = _small_induction_learner()
     result = analyse(learner, task, train=train, n_random=50)
     for key in ("heads", "previous_token_head", "induction_head", "ablation", "progress"):
@@ -239,6 +240,9 @@ def test_analyse_reports_the_issue_keys_and_one_progress_entry_per_checkpoint():
     assert result["generalization_threshold"] in (0.99, 0.95)
     assert result["ablation"]["none"] == pytest.approx(result["progress"][-1]["test_accuracy"])
     json.dumps(result)
+    paths = write_plots(learner, result, task.test_split().X[:1], tmp_path)
+    assert sorted(p.name for p in paths) == ["attention.png", "head_scores.png", "progress.png"]
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in paths)
 
 
 def test_progress_is_the_same_when_called_alone():

@@ -13,7 +13,9 @@ from hypothesis.extra.numpy import arrays
 from torch import nn
 
 from baselines import LSTMLearner, TransformerLearner
-from baselines.hooks import HookPoint
+from baselines.hooks import HookPoint, run_with_hooks
+from baselines.lstm import LSTM, LSTMConfig
+from mechanisms.plots_sequences import write_plots
 from mechanisms.probes import (
     ProbeData,
     control_table,
@@ -21,6 +23,7 @@ from mechanisms.probes import (
     fit_probe,
     innermost_type,
     probe_sites,
+    recurrent_logits,
     running_depth,
 )
 from mechanisms.sequences import analyse, bracket_types
@@ -185,7 +188,7 @@ def test_a_probe_with_one_training_label_predicts_it():
 
 
 @pytest.mark.parametrize("kind", ["lstm", "transformer"])
-def test_analyse_on_brackets_reports_depth(kind):
+def test_analyse_on_brackets_reports_depth(kind, tmp_path):
     torch.manual_seed(0)
     task = parse_task("brackets:kind=dyck1,n_test=200")
     train = task.train_split(256, 0)
@@ -210,7 +213,7 @@ def test_analyse_on_brackets_reports_depth(kind):
     if kind == "lstm":
         assert sites == ["hook_embed", "layers.0.hook_hidden", "layers.0.hook_cell"]
         assert depth["counter_unit"]["site"] in sites[1:]
-        assert depth["ablation"]["site"] != "layers.0.hook_cell"  # its hook is read-only
+        assert depth["ablation"]["site"] in sites[1:]  # the recurrent states beat the embedding here
         assert "heads" not in result
     else:
         assert sites == ["blocks.0.hook_resid_pre", "blocks.0.hook_resid_post", "blocks.1.hook_resid_post"]
@@ -219,6 +222,32 @@ def test_analyse_on_brackets_reports_depth(kind):
     assert [e["step"] for e in result["progress"]] == [0, 30]
     assert all("depth_probe_accuracy" in e for e in result["progress"])
     json.dumps(result)
+    tokens = learner._tensors(task.test_split().X[:1], None, torch.device("cpu")).X.numpy()
+    names = sorted(p.name for p in write_plots(learner, result, tokens, tmp_path))
+    expected = ["progress.png", "probes.png"] + (
+        ["attention.png", "head_scores.png"] if kind != "lstm" else []
+    )
+    assert names == sorted(expected)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_the_recurrence_with_a_projection_mirrors_the_model_and_feeds_back(cell):
+    model = LSTM(
+        LSTMConfig(d_vocab=5, d_vocab_out=2, d_embed=4, d_hidden=6, n_layers=2, cell=cell),
+        torch.Generator().manual_seed(3),
+    ).eval()
+    tokens = torch.as_tensor(np.random.default_rng(0).integers(0, 5, size=(7, 9)))
+    readout = torch.as_tensor([8, 3, 5, 0, 1, 8, 2])
+    with torch.no_grad():
+        for R in (None, readout):
+            assert torch.allclose(recurrent_logits(model, tokens, R), model(tokens, R), atol=1e-6)
+        half = lambda x, _name=None: 0.5 * x  # noqa: E731
+        inside = recurrent_logits(model, tokens, None, (0, "hidden"), half)
+        after = run_with_hooks(model, tokens, fwd_hooks={"layers.0.hook_hidden": half})
+        # Both change the output; only the recurrence's own copy changes what later steps compute.
+        assert not torch.allclose(inside, model(tokens)) and not torch.allclose(after, model(tokens))
+        assert not torch.allclose(inside, after)
+        assert torch.allclose(inside[:, 0], after[:, 0], atol=1e-6)  # the first step has no past
 
 
 def test_bracket_data_is_recognized_from_the_split_alone():
