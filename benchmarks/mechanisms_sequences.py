@@ -108,6 +108,8 @@ def induction(args) -> None:
                 f"{r['seconds']['progress']:6.1f}",
                 flush=True,
             )
+            layers = "  ".join(f"L{e['layer']} {e['mean']:.3f} ({e['zero']:.3f})" for e in ab["per_layer"])
+            print(f"    whole layer ablated: {layers}")
             for h in r["heads"]:
                 both = "  ".join(
                     f"{short} {fmt(h[key], 2)} ({fmt(h['test'][key], 2)})"
@@ -163,6 +165,12 @@ def brackets(args) -> None:
             f"direction removed {fmt(a['depth_direction'])}, random direction {fmt(a['random_direction'])} "
             f"(draws {', '.join(fmt(v) for v in a.get('random_directions', []))}), depth R² "
             f"{fmt(a.get('depth_r2'))}"
+        )
+        sub = a.get("subspace", {})
+        print(
+            f"    the probe's whole subspace removed ({sub.get('dimension')} dims): "
+            f"{fmt(sub.get('depth_subspace'))}, random subspaces of that size: "
+            f"{fmt(sub.get('random_subspace'))}"
         )
         c = d["counter_unit"]
         counter = "none" if c is None else f"{c['site']} unit {c['unit']}, r = {c['correlation']:+.3f}"

@@ -110,7 +110,8 @@ def ablation_table(
 
     Returns ``none``; ``induction_head``, ``previous_token_head`` and ``other_heads`` (mean-ablation
     accuracies: the last is the mean over every other head, each ablated alone); ``zero`` (the same
-    three keys under zero ablation); ``per_head`` (``layer, head, zero, mean`` for every head).
+    three keys under zero ablation); ``per_head`` (``layer, head, zero, mean`` for every head);
+    ``per_layer`` (``layer, zero, mean``: every head of the layer ablated at once).
     The induction and previous-token heads may be one head (a 1-layer model).
     """
     means = head_means(model, tokens, readout, pad_id)
@@ -136,10 +137,22 @@ def ablation_table(
             "other_heads": float(np.mean(others)) if others else None,
         }
 
+    # Whole layers too: a trained model may spread one role over several heads (two induction heads),
+    # which single-head ablations cannot show.
+    per_layer = []
+    for layer in range(model.cfg.n_layers):
+        everyone = [(layer, h) for h in range(model.cfg.n_heads)]
+        row = {"layer": layer}
+        for mode in MODES:
+            row[mode] = masked_accuracy(
+                model, tokens, targets, readout, ablation_hooks(everyone, mode, means)
+            )
+        per_layer.append(row)
     return {
         "none": masked_accuracy(model, tokens, targets, readout),
         **summary("mean"),
         "mode": "mean",
         "zero": summary("zero"),
         "per_head": per_head,
+        "per_layer": per_layer,
     }

@@ -19,7 +19,8 @@ affine projection: the information is removed, the average activation kept, so t
 in-range values). The task accuracy then is compared with projecting out random directions of the
 same dimension (mean over seeded draws). One direction, not the classifier's whole coefficient
 subspace: with one class per depth value that subspace has about as many dimensions as there are
-depths (half of a 32-wide stream), and removing that many random directions breaks a model too.
+depths (half of a 32-wide stream), and removing that many random directions may break a model too;
+that version is reported beside it (``subspace``), against random subspaces of its dimension.
 
 In an LSTM the hidden and cell hooks see the states after the whole sequence has run (the recurrence
 reads its own copies, and the cell hook is read-only), so a hook there would reach only the readout.
@@ -119,6 +120,21 @@ def fit_probe(
             warnings.simplefilter("ignore", ConvergenceWarning)
             pred = probe.fit(train_features, train_labels).predict(test_features)
     return float(np.mean(pred == test_labels)) if len(test_labels) else float("nan"), pred
+
+
+def probe_subspace(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """An orthonormal basis (k, d) of the directions the fitted probe reads, in the activations' own
+    coordinates: the row space of its class-centred coefficients (the softmax ignores a shift common
+    to all classes), k ≤ classes − 1."""
+    scaler = StandardScaler().fit(features)
+    probe = LogisticRegression(C=PROBE_C, max_iter=PROBE_MAX_ITER)
+    with threadpool_limits(1), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        probe.fit(scaler.transform(features), labels)
+    coef = probe.coef_ / scaler.scale_  # logits = coef_ · (x − mean) / scale
+    centred = coef - coef.mean(axis=0) if len(coef) > 1 else coef
+    _, sv, Vt = np.linalg.svd(centred, full_matrices=False)
+    return Vt[sv > 1e-6 * sv.max()] if sv.size and sv.max() > 0 else Vt[:0]
 
 
 def _by_position(correct: np.ndarray, real: np.ndarray) -> list[float | None]:
@@ -316,7 +332,9 @@ def depth_analysis(
     ``type_control_accuracy``, ``type_selectivity``), ``best_site`` (highest selectivity),
     ``ablation`` (``site`` tested: the most selective site the causal test can act at;
     ``none``, ``depth_direction``, ``random_direction`` (mean), ``random_directions`` (each draw),
-    ``depth_r2`` (the direction's R² for depth on ``test``)), ``counter_unit`` and ``labels``.
+    ``depth_r2`` (the direction's R² for depth on ``test``), ``subspace`` (the same with every
+    direction the depth classifier reads removed at once: ``dimension``, ``depth_subspace``,
+    ``random_subspace``)), ``counter_unit`` and ``labels``.
     """
     sites = probe_sites(model)
     tr_F, te_F = site_features(model, train, sites), site_features(model, test, sites)
@@ -365,12 +383,21 @@ def depth_analysis(
 
         rng = np.random.default_rng(seed)
         randoms = [accuracy(random_directions(u.shape[1], u.shape[0], rng)) for _ in range(n_random)]
+        # The stronger version: every direction the depth classifier reads, against as many random ones.
+        basis = probe_subspace(F, variables["depth"][0][tr_real])
+        k = len(basis)
+        random_k = [accuracy(random_directions(u.shape[1], k, rng)) for _ in range(n_random)] if k else []
         ablation |= {
             "depth_direction": accuracy(u),
             "random_direction": float(np.mean(randoms)),
             "random_directions": randoms,
             "depth_r2": r2,
             "n_directions": int(u.shape[0]),
+            "subspace": {
+                "dimension": k,
+                "depth_subspace": accuracy(basis) if k else None,
+                "random_subspace": float(np.mean(random_k)) if k else None,
+            },
         }
     else:
         ablation |= {"depth_direction": None, "random_direction": None}

@@ -183,6 +183,10 @@ def test_ablating_either_head_collapses_in_context_accuracy(induction_data):
     for row in table["per_head"]:
         if (row["layer"], row["head"]) in IDLE:
             assert row["zero"] == row["mean"] == table["none"]
+    # A whole layer holds one working head here: ablating the layer is ablating that head.
+    by_layer = {row["layer"]: row for row in table["per_layer"]}
+    assert by_layer[1]["mean"] == table["induction_head"]
+    assert by_layer[0]["zero"] == table["zero"]["previous_token_head"]
 
 
 def test_ablating_a_head_that_does_nothing_changes_no_logit(induction_data):

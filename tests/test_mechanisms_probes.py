@@ -165,6 +165,9 @@ def test_probe_finds_the_planted_depth_unit_and_removing_it_breaks_the_model(bra
     assert ablation["depth_direction"] < 0.75
     assert ablation["depth_direction"] < ablation["random_direction"] - 0.2
     assert len(ablation["random_directions"]) == 5
+    subspace = ablation["subspace"]
+    assert 1 <= subspace["dimension"] < D_HIDDEN
+    assert subspace["depth_subspace"] < 0.75
     json.dumps(result)
 
 
