@@ -16,6 +16,9 @@ one core. Columns:
   restr acc      restricted accuracy at the end (key-frequency logits only, all p² pairs)
   emb share      embedding key share at the end / at the first checkpoint with train accuracy 100%
   mem/emerge/gen first checkpoint with train accuracy 100% / emergence step / generalization step
+  held           emergence step by the held-out restricted accuracy (test pairs, key part fitted on them
+                 alone): restricted accuracy over all p² pairs also rises in a pure memorizer, whose
+                 training labels vote along each line a + b = s (mechanisms.fourier.heldout_restricted_logits)
   gap            generalization step − emergence step (positive: the circuit is there before the test
                  accuracy jumps)
   dead           dead neurons of all neurons
@@ -75,6 +78,7 @@ def summarize(learner, task, train, method: str, seed: int) -> dict:
         "test_accuracy": progress[-1]["test_accuracy"],
         "memorization_step": mem,
         "emergence_step": emerge,
+        "heldout_emergence_step": modular.emergence_step(progress, key="heldout_restricted_accuracy"),
         "generalization_step": gen,
         "gap": None if emerge is None or gen is None else gen - emerge,
         "embedding_key_share_at_memorization": None if mem is None else by_step[mem]["embedding_key_share"],
@@ -93,7 +97,7 @@ def _fmt(v, spec: str = "") -> str:
 def table(rows: list[dict]) -> str:
     head = (
         f"{'method':<12}{'seed':>4}  {'key freqs':<26}{'restr acc':>9}  {'emb share end/mem':>17}  "
-        f"{'mem':>5}{'emerge':>7}{'gen':>6}{'gap':>6}  {'test':>6}  {'dead':>8}  "
+        f"{'mem':>5}{'emerge':>7}{'held':>6}{'gen':>6}{'gap':>6}  {'test':>6}  {'dead':>8}  "
         f"{'1-freq: neurons vs random':>26}"
     )
     lines = [head, "-" * len(head)]
@@ -105,7 +109,8 @@ def table(rows: list[dict]) -> str:
         share = f"{f['embedding_key_share']:.3f}/{_fmt(r['embedding_key_share_at_memorization'], '.3f')}"
         lines.append(
             f"{r['method']:<12}{r['seed']:>4}  {freqs:<26}{f['restricted_accuracy']:>9.3f}  {share:>17}  "
-            f"{_fmt(r['memorization_step']):>5}{_fmt(r['emergence_step']):>7}{_fmt(r['generalization_step']):>6}"
+            f"{_fmt(r['memorization_step']):>5}{_fmt(r['emergence_step']):>7}"
+            f"{_fmt(r['heldout_emergence_step']):>6}{_fmt(r['generalization_step']):>6}"
             f"{_fmt(r['gap']):>6}  {r['test_accuracy']:>6.3f}  {s['dead_neurons']:>4}/{s['n_neurons']:<3}  "
             f"{s['single_frequency_neurons']:>8.3f} vs {rnd['mean']:.3f} ± {rnd['sd']:.3f}"
         )

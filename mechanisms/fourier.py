@@ -196,6 +196,22 @@ def excluded_logits(logits: np.ndarray, p: int, freqs: Sequence[int], op: str = 
     return split_logits(logits, p, freqs, op)[1]
 
 
+def heldout_restricted_logits(
+    logits: np.ndarray, rows: np.ndarray, p: int, freqs: Sequence[int], op: str = "x+y"
+) -> np.ndarray:
+    """The restricted logits of the pairs ``rows`` fitted from those rows alone: the least-squares fit of
+    ``logits[rows]`` on the constant and the key directions restricted to ``rows`` (n_rows, C).
+
+    Why: :func:`restricted_logits` projects over all p² pairs, and a projection on functions of a ± b
+    averages each line a ± b = s, training pairs included — so a network that only memorized its training
+    labels has restricted logits that classify every pair (the training labels of each line vote for it).
+    Fitted on held-out pairs only, the key-frequency part carries just what the network computes there.
+    """
+    design = np.concatenate([np.full((1, p * p), 1.0 / p), key_directions(p, freqs, op)])[:, rows].T
+    coef, *_ = np.linalg.lstsq(design, logits[rows], rcond=None)
+    return design @ coef
+
+
 def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
     """Mean cross-entropy, in float64 (late in grokking the loss falls below float32's resolution)."""
     z = np.asarray(logits, dtype=np.float64)
@@ -209,17 +225,25 @@ def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
 
 
 def logit_measures(
-    logits: np.ndarray, labels: np.ndarray, train_rows: np.ndarray, p: int, freqs: Sequence[int], op: str
+    logits: np.ndarray,
+    labels: np.ndarray,
+    train_rows: np.ndarray,
+    p: int,
+    freqs: Sequence[int],
+    op: str,
+    heldout_rows: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Nanda et al.'s logit measures from the logits over all p² pairs (``labels`` (p²,)).
 
     ``loss``/``accuracy``: the full logits on all pairs; ``restricted_*``: :func:`restricted_logits` on all
     pairs (as Nanda et al. evaluate it); ``excluded_*``: :func:`excluded_logits` on the training pairs
     ``train_rows`` (indices a * p + b), where a network that memorizes keeps a low loss without the circuit.
+    With ``heldout_rows`` (the test pairs), also ``heldout_restricted_*``: :func:`heldout_restricted_logits`
+    on those rows, the control for the training labels' leak into the restricted logits.
     """
     key, rest = split_logits(logits, p, freqs, op)
     restricted = key + logits.mean(axis=0, keepdims=True)
-    return {
+    out = {
         "loss": cross_entropy(logits, labels),
         "accuracy": accuracy(logits, labels),
         "restricted_loss": cross_entropy(restricted, labels),
@@ -227,3 +251,8 @@ def logit_measures(
         "excluded_loss": cross_entropy(rest[train_rows], labels[train_rows]),
         "excluded_accuracy": accuracy(rest[train_rows], labels[train_rows]),
     }
+    if heldout_rows is not None:
+        held = heldout_restricted_logits(logits, heldout_rows, p, freqs, op)
+        out["heldout_restricted_loss"] = cross_entropy(held, labels[heldout_rows])
+        out["heldout_restricted_accuracy"] = accuracy(held, labels[heldout_rows])
+    return out

@@ -164,6 +164,8 @@ def progress(
 
     Each entry: ``step``, ``train_accuracy``, ``test_accuracy``, ``train_loss``, ``test_loss``,
     ``restricted_accuracy``, ``restricted_loss`` (all p² pairs), ``excluded_loss`` (training pairs),
+    ``heldout_restricted_accuracy`` (test pairs, key part fitted on them alone: the control for training
+    labels leaking into the restricted logits, see :func:`mechanisms.fourier.heldout_restricted_logits`),
     ``embedding_key_share`` and ``weight_norm``. Every checkpoint is measured against the FINAL network's key
     frequencies (as Nanda et al. do: the measures then track how much of the circuit the final network uses
     is present), unless ``key_frequencies`` is given. ``test_split``: the task's test split by default.
@@ -182,7 +184,7 @@ def progress(
         state = learner.checkpoints_[step]
         model.load_state_dict(state)
         logits, _ = run_pairs(learner, p, model.eval(), neurons=False)
-        m = fourier.logit_measures(logits, labels, train_rows, p, key_frequencies, task.op)
+        m = fourier.logit_measures(logits, labels, train_rows, p, key_frequencies, task.op, test_rows)
         out.append(
             {
                 "step": int(step),
@@ -193,6 +195,7 @@ def progress(
                 "restricted_accuracy": m["restricted_accuracy"],
                 "restricted_loss": m["restricted_loss"],
                 "excluded_loss": m["excluded_loss"],
+                "heldout_restricted_accuracy": m["heldout_restricted_accuracy"],
                 "embedding_key_share": fourier.embedding_key_share(
                     operand_embedding(state, p), p, key_frequencies
                 ),
@@ -202,12 +205,15 @@ def progress(
     return out
 
 
-def emergence_step(progress: list[dict], threshold: float = STEP_THRESHOLD) -> int | None:
+def emergence_step(
+    progress: list[dict], threshold: float = STEP_THRESHOLD, key: str = "restricted_accuracy"
+) -> int | None:
     """The first checkpoint from which the restricted logits classify ≥ ``threshold`` of all p² pairs at
-    every later checkpoint too (None when the last one does not)."""
+    every later checkpoint too (None when the last one does not). ``key="heldout_restricted_accuracy"``:
+    the same on the held-out pairs, fitted on them alone (free of the training labels' leak)."""
     step = None
     for entry in reversed(progress):
-        if entry["restricted_accuracy"] < threshold:
+        if entry[key] < threshold:
             break
         step = entry["step"]
     return step

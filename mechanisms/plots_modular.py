@@ -21,6 +21,11 @@ import numpy as np  # noqa: E402
 
 from mechanisms import fourier, modular, structure  # noqa: E402
 
+#: Progress series (key, line style): losses on a log axis, accuracies and shares on [0, 1].
+LOSSES = (("train_loss", "C0-"), ("test_loss", "C1-"), ("restricted_loss", "C2--"), ("excluded_loss", "C3--"))
+SHARES = (("train_accuracy", "C0-"), ("test_accuracy", "C1-"), ("restricted_accuracy", "C2--"),
+          ("embedding_key_share", "C4:"))  # fmt: skip
+
 
 def plot_embedding_spectrum(
     spectrum: np.ndarray, key_frequencies: list[int], path: str | Path, title: str = ""
@@ -77,13 +82,11 @@ def plot_progress(
     vertical lines: the phase boundaries of Nanda et al. (memorization, circuit formation, cleanup)."""
     steps = [e["step"] for e in progress]
     fig, (top, mid, low) = plt.subplots(3, 1, figsize=(9, 9), sharex=True)
-    for key, style in (("train_loss", "C0-"), ("test_loss", "C1-"), ("restricted_loss", "C2--"),
-                       ("excluded_loss", "C3--")):  # fmt: skip
+    for key, style in LOSSES:
         top.plot(steps, [max(e[key], 1e-12) for e in progress], style, label=key.replace("_", " "))
     top.set_yscale("log")
     top.set_ylabel("loss")
-    for key, style in (("train_accuracy", "C0-"), ("test_accuracy", "C1-"), ("restricted_accuracy", "C2--"),
-                       ("embedding_key_share", "C4:")):  # fmt: skip
+    for key, style in SHARES:
         mid.plot(steps, [e[key] for e in progress], style, label=key.replace("_", " "))
     mid.set_ylabel("accuracy / share")
     mid.set_ylim(-0.02, 1.02)
@@ -91,9 +94,9 @@ def plot_progress(
     low.set_ylabel("weight norm")
     low.set_xlabel("step")
     low.set_xscale("symlog", linthresh=max(1, min((s for s in steps if s > 0), default=1)))
+    marks = ((memorization, "train 100%", "C0"), (emergence, "emergence", "C2"),
+             (generalization, "generalization", "C1"))  # fmt: skip
     for ax in (top, mid, low):
-        marks = ((memorization, "train 100%", "C0"), (emergence, "emergence", "C2"),
-                 (generalization, "generalization", "C1"))  # fmt: skip
         for step, name, color in marks:
             if step is not None:
                 ax.axvline(

@@ -51,34 +51,6 @@ def single_frequency_share(acts: np.ndarray, p: int, threshold: float = SINGLE_F
     return float((_best_shares(frequency_terms(acts, p), total) >= threshold).mean())
 
 
-def single_frequency_random(
-    acts: np.ndarray,
-    p: int,
-    rng: np.random.Generator,
-    n_rotations: int = 100,
-    threshold: float = SINGLE_FREQUENCY,
-) -> dict[str, float]:
-    """:func:`single_frequency_share` of the directions of ``n_rotations`` random rotations of the columns'
-    space: ``{"mean", "sd"}`` over rotations.
-
-    The Fourier terms are linear in the activations, so each rotation rotates the terms (K, 8, N) and the
-    centred Gram matrix rather than re-transforming all p² rows.
-    """
-    n = acts.shape[1]
-    if n == 0:
-        return {"mean": 0.0, "sd": 0.0}
-    terms = frequency_terms(acts, p)
-    flat = terms.reshape(-1, n)  # one matrix product per rotation rather than K small ones
-    X = acts - acts.mean(axis=0)
-    gram = X.T @ X
-    values = []
-    for _ in range(n_rotations):
-        Q = random_rotation(n, rng)
-        total = ((gram @ Q) * Q).sum(axis=0)  # diag(Qᵀ G Q): each direction's variance
-        values.append(float((_best_shares((flat @ Q).reshape(terms.shape), total) >= threshold).mean()))
-    return {"mean": float(np.mean(values)), "sd": float(np.std(values))}
-
-
 def kurtosis(acts: np.ndarray) -> float | None:
     """Mean over rows of the kurtosis of the row across the columns of ``acts`` (n, N), columns mean-centred
     over rows first; rows with no spread are skipped. None when undefined (fewer than 2 columns)."""
@@ -93,23 +65,46 @@ def kurtosis(acts: np.ndarray) -> float | None:
     return float(((d[keep] ** 4).mean(axis=1) / m2[keep] ** 2).mean())
 
 
-def kurtosis_random(
-    acts: np.ndarray, rng: np.random.Generator, n_rotations: int = 100, max_rows: int = KURTOSIS_ROWS
-) -> dict[str, float] | None:
-    """:func:`kurtosis` after ``n_rotations`` random rotations of the columns: ``{"mean", "sd"}``.
+def rotation_baselines(
+    acts: np.ndarray,
+    p: int,
+    rng: np.random.Generator,
+    n_rotations: int = 100,
+    threshold: float = SINGLE_FREQUENCY,
+    max_rows: int = KURTOSIS_ROWS,
+) -> dict[str, dict[str, float] | None]:
+    """Both statistics for the directions of ``n_rotations`` random rotations of the columns' space (each
+    rotation drawn once, used for both): ``{"single_frequency": {mean, sd}, "kurtosis": {mean, sd}}`` over
+    rotations; mean and sd are None where the statistic is undefined (no rotation, or fewer than 2 columns
+    for the kurtosis); with no column at all the single-frequency share is 0, as
+    :func:`single_frequency_share` has it.
 
-    At most ``max_rows`` rows (drawn from ``rng``) enter each rotation: the statistic is a mean over rows,
-    and the rotated product costs rows × N² per rotation.
+    The Fourier terms are linear in the activations, so :func:`single_frequency_share` of a rotation
+    rotates the terms (K, 8, N) and the centred Gram matrix rather than re-transforming all p² rows. The
+    kurtosis is a mean over rows: at most ``max_rows`` rows (drawn from ``rng``) enter it, since the rotated
+    product costs rows × N² per rotation.
     """
     n = acts.shape[1]
-    if n < 2:
-        return None
+    if n == 0 or n_rotations < 1:
+        return {"single_frequency": _mean_sd([0.0] if n == 0 else []), "kurtosis": _mean_sd([])}
     X = acts - acts.mean(axis=0)
-    if len(X) > max_rows:
-        X = X[rng.choice(len(X), max_rows, replace=False)]
-    values = [kurtosis(X @ random_rotation(n, rng)) for _ in range(n_rotations)]
-    values = [v for v in values if v is not None]
-    return {"mean": float(np.mean(values)), "sd": float(np.std(values))} if values else None
+    terms = frequency_terms(acts, p)
+    flat = terms.reshape(-1, n)  # one matrix product per rotation rather than K small ones
+    gram = X.T @ X
+    rows = X if len(X) <= max_rows else X[rng.choice(len(X), max_rows, replace=False)]
+    single, kurt = [], []
+    for _ in range(n_rotations):
+        Q = random_rotation(n, rng)
+        total = ((gram @ Q) * Q).sum(axis=0)  # diag(Qᵀ G Q): each direction's variance
+        single.append(float((_best_shares((flat @ Q).reshape(terms.shape), total) >= threshold).mean()))
+        kurt.append(kurtosis(rows @ Q))
+    return {"single_frequency": _mean_sd(single), "kurtosis": _mean_sd([v for v in kurt if v is not None])}
+
+
+def _mean_sd(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"mean": None, "sd": None}
+    return {"mean": float(np.mean(values)), "sd": float(np.std(values))}
 
 
 def structure(acts: np.ndarray, p: int, seed: int = 0, n_rotations: int = 100) -> dict:
@@ -117,16 +112,17 @@ def structure(acts: np.ndarray, p: int, seed: int = 0, n_rotations: int = 100) -
 
     ``n_neurons``, ``dead_neurons`` (count), ``single_frequency_neurons`` (share of the alive neurons) and
     ``single_frequency_random`` (the same for random directions: mean, sd), ``kurtosis`` and
-    ``kurtosis_random`` (mean, sd; None when fewer than 2 neurons are alive). ``seed`` seeds the rotations.
+    ``kurtosis_random`` (mean, sd); the random entries over ``n_rotations`` rotations seeded by ``seed``
+    (:func:`rotation_baselines`); ``kurtosis`` and the means and sds are None where undefined.
     """
-    rng = np.random.default_rng(seed)
     dead = dead_neurons(acts)
     alive = acts[:, ~dead].astype(np.float64)
+    rotated = rotation_baselines(alive, p, np.random.default_rng(seed), n_rotations)
     return {
         "n_neurons": int(acts.shape[1]),
         "dead_neurons": int(dead.sum()),
         "single_frequency_neurons": single_frequency_share(alive, p),
-        "single_frequency_random": single_frequency_random(alive, p, rng, n_rotations),
+        "single_frequency_random": rotated["single_frequency"],
         "kurtosis": kurtosis(alive),
-        "kurtosis_random": kurtosis_random(alive, rng, n_rotations),
+        "kurtosis_random": rotated["kurtosis"],
     }

@@ -179,6 +179,33 @@ def test_the_trig_logits_are_all_key_part(p, op):
     assert fourier.logit_measures(logits, target, np.arange(p * p), p, [3], op)["restricted_accuracy"] < 0.5
 
 
+@pytest.mark.parametrize("n_key", [2, 18])
+def test_a_memorizer_fools_the_restricted_accuracy_but_not_the_heldout_one(n_key):
+    """Logits that only memorize the training labels (test pairs: noise) have, with many key frequencies,
+    restricted logits that classify every pair — each line a + b = s averages its training labels into a
+    vote — so restricted accuracy alone cannot tell a circuit from a lookup table (the fewer the key
+    frequencies, the weaker the vote); fitted on held-out pairs, it can."""
+    p = 37
+    rng = np.random.default_rng(0)
+    labels = (grid(p)[0] + grid(p)[1]) % p
+    train = rng.permutation(p * p)[: int(0.4 * p * p)]
+    test = np.setdiff1d(np.arange(p * p), train)
+    logits = rng.standard_normal((p * p, p))
+    logits[train, labels[train]] += 10.0
+    freqs = list(range(1, n_key + 1))
+    m = fourier.logit_measures(logits, labels, train, p, freqs, "x+y", heldout_rows=test)
+    assert m["accuracy"] < 0.5
+    if n_key == 18:
+        assert m["restricted_accuracy"] > 0.95  # the leak
+    assert m["heldout_restricted_accuracy"] < 0.1
+    # A network that computes the answer everywhere keeps its held-out restricted accuracy.
+    c = np.arange(p)
+    trig = 5 * sum(wave(p, w, labels[:, None] - c) for w in (3, 7))
+    held = fourier.logit_measures(trig, labels, train, p, [3, 7], "x+y", heldout_rows=test)
+    assert held["heldout_restricted_accuracy"] == 1.0
+    assert held["heldout_restricted_loss"] == pytest.approx(held["restricted_loss"], rel=1e-6)
+
+
 def test_bad_frequencies_and_ops_are_refused():
     with pytest.raises(ValueError, match="distinct and in 1..5"):
         fourier.key_directions(11, [6])
@@ -219,11 +246,16 @@ def test_single_frequency_basis_is_privileged_and_rotations_are_not():
     freqs = [1, 4, 6, 9, 11]
     acts = np.stack([wave(p, freqs[n % 5], a + b, rng.uniform(0, 6.3)) for n in range(20)], axis=1)
     assert structure.single_frequency_share(acts, p) == 1.0
-    rotated = structure.single_frequency_random(acts, p, np.random.default_rng(1), n_rotations=30)
+    rotated = structure.rotation_baselines(acts, p, np.random.default_rng(1), n_rotations=30)[
+        "single_frequency"
+    ]
     assert rotated["mean"] < 0.1 and rotated["sd"] >= 0
     # When every neuron has one frequency, a rotation cannot mix frequencies: the baseline stays at 1.
     same = np.stack([wave(p, 4, a + b, rng.uniform(0, 6.3)) for _ in range(6)], axis=1)
-    assert structure.single_frequency_random(same, p, np.random.default_rng(1), n_rotations=10)["mean"] == 1.0
+    rotated = structure.rotation_baselines(same, p, np.random.default_rng(1), n_rotations=10)[
+        "single_frequency"
+    ]
+    assert rotated["mean"] == 1.0
 
 
 def test_single_frequency_random_equals_rotating_the_activations():
@@ -235,17 +267,19 @@ def test_single_frequency_random_equals_rotating_the_activations():
     acts[:, 1] = wave(p, 3, a + b) + 0.01 * acts[:, 1]
     Qs = [structure.random_rotation(5, np.random.default_rng(9)) for _ in range(1)]
     direct = structure.single_frequency_share(acts @ Qs[0], p, threshold=0.3)
-    fast = structure.single_frequency_random(acts, p, np.random.default_rng(9), n_rotations=1, threshold=0.3)
-    assert fast == {"mean": direct, "sd": 0.0}
+    fast = structure.rotation_baselines(acts, p, np.random.default_rng(9), n_rotations=1, threshold=0.3)
+    assert fast["single_frequency"] == {"mean": direct, "sd": 0.0}
+    assert fast["kurtosis"] == {"mean": structure.kurtosis(acts @ Qs[0]), "sd": 0.0}
 
 
 def test_kurtosis_sparse_basis_against_rotations():
     rng = np.random.default_rng(0)
-    n, N = 3000, 40
+    p, N = 53, 40
+    n = p * p
     sparse = np.zeros((n, N))
     sparse[np.arange(n), rng.integers(0, N, n)] = rng.exponential(1.0, n) + 1  # one neuron per input
     k = structure.kurtosis(sparse)
-    rotated = structure.kurtosis_random(sparse, np.random.default_rng(1), n_rotations=20)
+    rotated = structure.rotation_baselines(sparse, p, np.random.default_rng(1), n_rotations=20)["kurtosis"]
     assert k > 10 and rotated["mean"] < 4 and k > rotated["mean"] + 10 * rotated["sd"]
     gauss = rng.standard_normal((n, N))
     assert structure.kurtosis(gauss) == pytest.approx(3 * N / (N + 2), rel=0.1)
@@ -264,3 +298,8 @@ def test_structure_summary_keys_and_seed():
     }  # fmt: skip
     assert s1["n_neurons"] == 9 and s1["dead_neurons"] == 1
     assert set(s1["single_frequency_random"]) == set(s1["kurtosis_random"]) == {"mean", "sd"}
+    # Undefined statistics keep their keys, with None (JSON null), so that readers can index them.
+    none = structure.structure(np.zeros((p * p, 3)), p, n_rotations=5)
+    assert none["dead_neurons"] == 3 and none["single_frequency_neurons"] == 0.0
+    assert none["single_frequency_random"] == {"mean": 0.0, "sd": 0.0}
+    assert none["kurtosis"] is None and none["kurtosis_random"] == {"mean": None, "sd": None}

@@ -200,13 +200,16 @@ def test_progress_over_planted_checkpoints():
     assert [r["step"] for r in rows] == [0, 3, 7]
     assert set(rows[0]) == {
         "step", "train_accuracy", "test_accuracy", "train_loss", "test_loss", "restricted_accuracy",
-        "restricted_loss", "excluded_loss", "embedding_key_share", "weight_norm",
+        "restricted_loss", "excluded_loss", "heldout_restricted_accuracy", "embedding_key_share",
+        "weight_norm",
     }  # fmt: skip
     last = rows[-1]
     assert (
         last["restricted_accuracy"] == 1.0 and last["test_accuracy"] == 1.0 and last["train_accuracy"] == 1.0
     )
-    assert last["embedding_key_share"] == pytest.approx(1.0)
+    assert last["embedding_key_share"] == pytest.approx(1.0) and last["heldout_restricted_accuracy"] == 1.0
+    assert rows[0]["heldout_restricted_accuracy"] < 0.5
+    assert modular.emergence_step(rows, key="heldout_restricted_accuracy") == 7
     assert rows[0]["restricted_accuracy"] < 0.5 and rows[0]["embedding_key_share"] < 0.5
     norm = math.sqrt(sum(float((t.double() ** 2).sum()) for t in planted.values()))
     assert last["weight_norm"] == pytest.approx(norm)
