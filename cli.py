@@ -351,5 +351,43 @@ def synth(
     _run_single(load, "synth", seed, overrides, format)
 
 
+# --- what a trained network computes: mechanisms (mechanisms/) -----------------------------------
+
+
+@app.command()
+def mechanisms(
+    spec: str | None = typer.Argument(None, help="Task spec, e.g. 'modular:p=59,test_fraction=0.6'."),
+    method: str = typer.Option("transformer", "--method", help="Network spec: transformer, mlp, lstm."),
+    n: int | None = typer.Option(None, "--n", help="Training examples (default: the pool, at most 4000)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the training draw and of the network."),
+    steps: int | None = typer.Option(None, "--steps", help="Optimizer steps."),
+    from_dir: str | None = typer.Option(None, "--from", help="Analyse the network saved here (--save)."),
+    save: str | None = typer.Option(None, "--save", help="Save the trained network (weights, checkpoints)."),
+    plots: str | None = typer.Option(None, "--plots", help="Write the pictures (PNG) into this folder."),
+    format: str = typer.Option("text", "--format", help="text or json."),
+) -> None:
+    """Train (or load) a network and report what it computes: Fourier circuit, heads, depth probes."""
+    import json
+
+    from compare.evaluate import mechanisms_run
+
+    if format not in SINGLE_FORMATS:
+        fail(f"unknown format {format!r}; accepted: {', '.join(SINGLE_FORMATS)}")
+    if spec is None and from_dir is None:
+        fail("give a task SPEC, or --from DIR with a saved network")
+    if n is not None and n < 1:
+        fail(f"--n must be >= 1, got {n}")
+    try:
+        result = mechanisms_run(spec, method, n, seed, steps, from_dir, save, plots)
+    except ValueError as exc:  # SpecError, CheckpointError, a task or learner not covered
+        fail(str(exc))
+    if format == "json":
+        typer.echo(json.dumps(result, default=float))
+    else:
+        from mechanisms.text import describe
+
+        typer.echo("\n".join(describe(result)))
+
+
 if __name__ == "__main__":
     app()

@@ -39,10 +39,13 @@ def _failed(exc: BaseException) -> CellResult:
 
 
 def _build(cell: Cell, task: Any, options: CellOptions) -> Any:
-    """The cell's learner; with artefacts, networks also keep the default checkpoints (which change
-    what is saved, never what is learned)."""
+    """The cell's learner; networks keep the default checkpoints when they are saved (artefacts) or
+    when the cell's mechanism summary reads them (checkpoints change what is kept, never what is
+    learned)."""
+    from mechanisms.report import summary_uses_checkpoints
+
     learner = build(cell.method_spec, task, cell.seed)
-    if options.artefacts and learner.has_model:
+    if learner.has_model and (options.artefacts or summary_uses_checkpoints(task)):
         from baselines.checkpoints import checkpoint_settings
 
         learner.set_params(**checkpoint_settings(learner.steps))
@@ -71,6 +74,13 @@ def _result(
         result.steps_fit = summary["first_step"].get("train")
         result.steps_generalize = summary["first_step"].get("test")
         result.extra |= {"stopped_step": summary["steps"], "history": learner.history_}
+    if learner.has_model:
+        from mechanisms.report import cell_summary
+
+        start = time.perf_counter()
+        mechanism = cell_summary(learner, task, train)
+        if mechanism is not None:
+            result.metrics["mechanism"] = mechanism | {"seconds": round(time.perf_counter() - start, 3)}
     if options.artefacts and learner.has_model:
         from baselines.checkpoints import save_learner
 

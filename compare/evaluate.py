@@ -95,3 +95,63 @@ def examples_data(train_file: str, test_file: str | None, pad: bool) -> tuple[di
     files = [parse_examples(train_file)] + ([parse_examples(test_file)] if test_file else [])
     train, *rest = build_splits(files, pad=pad, names=["train", "test"][: len(files)])
     return {"examples": train_file, "test_file": test_file}, train, ({"test": rest[0]} if rest else {})
+
+
+def mechanisms_run(spec: str | None, method: str, n: int | None, seed: int, steps: int | None,
+                   from_dir: str | None, save: str | None, plots: str | None) -> dict[str, Any]:
+    """What ``dlps mechanisms`` runs: train ``method`` on ``n`` examples of task ``spec`` keeping the
+    default checkpoints (or load the network saved in ``from_dir``, whose task, n and seed are then
+    used), score it, analyse what it computes (:func:`mechanisms.report.analyse`), and write its
+    pictures into ``plots``. ValueError (one line) for anything not covered or not readable."""
+    from baselines.checkpoints import checkpoint_settings, load_learner, save_learner
+    from compare.methods import canonical_spec, make_learner
+    from compare.runner import writable_folder
+    from mechanisms.report import analyse, check_covered
+    from tasks import parse_task
+
+    if from_dir is not None:
+        learner = load_learner(from_dir)
+        meta = learner.meta_
+        if spec is not None and meta.get("task") and parse_task(spec).spec != meta["task"]:
+            other = parse_task(spec).spec
+            raise ValueError(f"{from_dir} holds a network trained on {meta['task']}, not {other}")
+        spec, n, seed, method_spec = meta.get("task") or spec, meta["n"], meta["seed"], meta.get("method")
+        if spec is None:
+            raise ValueError(f"{from_dir} does not say which task it was trained on; give the TASK")
+    task = parse_task(spec)
+    n = min(task.max_train, 4000) if n is None else n
+    for folder, what in ((save, "the saved network"), (plots, "plots")):
+        if folder is not None:
+            writable_folder(folder, what)
+    train, evals = task.train_split(n, seed), evaluation_splits(task)
+    if from_dir is None:
+        overrides = {"random_state": seed} | ({} if steps is None else {"steps": steps})
+        learner = make_learner(method, train, **overrides)
+        if not learner.has_model:
+            raise ValueError(f"mechanisms need a network (transformer, mlp, lstm), not {method!r}")
+        check_covered(learner, task)  # before any training
+        learner.set_params(**checkpoint_settings(learner.steps))
+        method_spec = canonical_spec(method, train, **overrides)
+        evaluation = fit_and_score(learner, train, evals, log=("test",))
+        if save is not None:
+            save_learner(learner, save, meta={"task": task.spec, "method": method_spec, "n": n, "seed": seed})
+    else:
+        evaluation = fit_and_score(learner, train, evals, fitted=True, seconds=learner.fit_seconds_)
+    report = analyse(learner, task, train, seed=seed)
+    out = {"task": task.spec, "method": method_spec, "n": n, "seed": seed, "accuracy": evaluation.accuracy,
+           "seconds": evaluation.seconds, **report}
+    if plots is not None:
+        out["plots"] = [str(p) for p in _mechanism_plots(learner, task, train, report, plots)]
+    return out
+
+
+def _mechanism_plots(learner: Any, task: Any, train: Split, report: dict[str, Any], folder: str) -> list:
+    if report["analysis"] == "fourier":
+        from mechanisms.plots_modular import write_plots
+
+        return write_plots(learner, task, train, folder, progress=report.get("progress"))
+    from mechanisms.plots_sequences import write_plots
+    from mechanisms.sequences import _inputs
+
+    tokens = _inputs(learner, task.test_split().subset(slice(0, 1)))[0]
+    return write_plots(learner, report, tokens, folder)
