@@ -17,8 +17,8 @@ runner = CliRunner()
 TASK = "modular:p=11,test_fraction=0.4"
 FOURIER_KEYS = {"key_frequencies", "embedding_key_share", "neuron_key_share", "restricted_accuracy",
                 "restricted_loss", "excluded_loss", "loss"}
-STRUCTURE_KEYS = {"n_neurons", "dead_neurons", "single_frequency_neurons", "single_frequency_random", "kurtosis",
-                  "kurtosis_random"}
+STRUCTURE_KEYS = {"n_neurons", "dead_neurons", "single_frequency_neurons", "single_frequency_random",
+                  "kurtosis", "kurtosis_random"}
 PROGRESS_KEYS = {"step", "train_accuracy", "test_accuracy", "restricted_accuracy", "excluded_loss",
                  "embedding_key_share", "weight_norm"}
 
