@@ -49,7 +49,7 @@ import numpy as np
 from synth.program import Env, Program, parse_program
 from synth.types import Primitive, Type
 from tasks.base import SpecError, Split
-from tasks.spec import build, format_spec, split_spec
+from tasks.spec import build, format_spec, split_spec, typed_params
 
 
 @dataclass(frozen=True)
@@ -184,6 +184,16 @@ def _refuse_old_form(spec: str) -> None:
         new = spec.replace("/", ",")
         raise SpecError(f"DSL parameters are separated by commas now, with the DSL in parentheses in a "
                         f"method spec: synth:dsl=({new}) (got {spec!r})")
+
+
+def check_dsl_spec(spec: str) -> None:
+    """SpecError unless ``spec`` names a DSL family with parameters it takes, of the right types
+    (without building it: ``seq`` alone is fine, its vocabulary comes from the data)."""
+    _refuse_old_form(spec)
+    family, params = split_spec(spec)
+    if family not in DSLS:
+        raise SpecError(f"unknown DSL {family!r}; accepted: {', '.join(sorted(DSLS))}")
+    typed_params(DSLS[family], family, params)
 
 
 def complete_dsl(spec: str, split: Split) -> str:

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from synth.dsl import DSL, Target, complete_dsl, default_dsl, parse_dsl
+from synth.dsl import DSL, Target, check_dsl_spec, complete_dsl, default_dsl, parse_dsl
 from synth.enumerate import Budget, Enumerator, SearchResult
 from synth.prior import Prior
 from synth.program import Program
@@ -136,9 +136,11 @@ class EnumerativeSynthesizer(LearnerInfo, BaseEstimator):
         return f"dsl-{digest.hexdigest()[:16]}"
 
     def check(self) -> None:
-        """SpecError for a parameter out of range or a DSL spec that does not parse."""
+        """SpecError for a parameter out of range or a DSL spec that does not parse (its family and
+        parameter names and types; values a DSL infers from the data are checked when it is built)."""
         check_params(self)
-        parse_dsl(self.dsl)
+        if isinstance(self.dsl, str):
+            check_dsl_spec(self.dsl)
 
     def fitted_summary(self) -> dict[str, Any]:
         """The program, its bits, whether it is consistent, and the search's statistics."""
