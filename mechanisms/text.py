@@ -27,10 +27,10 @@ def describe(result: dict[str, Any]) -> list[str]:
         gap = None
         if result.get("emergence_step") is not None and result.get("generalization_step") is not None:
             gap = result["generalization_step"] - result["emergence_step"]
-        steps = (
-            f"steps      emergence {_step(result.get('emergence_step'))}  generalization "
-            f"{_step(result.get('generalization_step'))}"
-        )
+        steps = f"steps      emergence {_step(result.get('emergence_step'))}"
+        if "emergence_step_heldout" in result:
+            steps += f" (held-out control {_step(result['emergence_step_heldout'])})"
+        steps += f"  generalization {_step(result.get('generalization_step'))}"
         lines.append(steps + ("" if gap is None else f"  (gap {gap})"))
     for path in result.get("plots", []):
         lines.append(f"plot       {path}")
