@@ -65,7 +65,7 @@ def analyse(
     check_covered(learner, task)
     if isinstance(task, ModularTask):
         out: dict[str, Any] = {"analysis": "fourier"}
-        out |= modular.analyse(learner, task, train, seed=seed, n_rotations=20 if fast else 100)
+        out |= modular.analyse(learner, task, train, seed=seed, n_rotations=0 if fast else 100)
         if with_progress and learner.checkpoints_:
             entries = modular.progress(learner, task, train, out["fourier"]["key_frequencies"])
             out |= {
