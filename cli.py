@@ -275,7 +275,13 @@ def _run_single(load, method: str, seed: int, overrides: dict, format: str, save
 
         save_learner(learner, save, meta={k: result[k] for k in ("task", "examples", "method", "n", "seed")})
     if plot:
+        from pathlib import Path
+
         from baselines.report import plot_history
+
+        if Path(plot).is_dir() or plot.endswith("/"):  # a folder: the PNG goes inside it, not beside it
+            Path(plot).mkdir(parents=True, exist_ok=True)
+            plot = str(Path(plot) / "training.png")
 
         try:
             plot_history(learner.history_, plot, title=f"{result['task'] or result['examples']}  {spec}")

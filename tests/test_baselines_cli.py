@@ -67,3 +67,12 @@ def test_bad_inputs_exit_2_with_one_line(args, message):
 def test_bad_task_spec_exits_2():
     result = runner.invoke(app, ["train", "modular:q=3"])
     assert result.exit_code == 2 and "unknown parameter 'q'" in result.output
+
+
+def test_plot_into_a_folder_writes_inside_it(tmp_path):
+    folder = tmp_path / "plots"
+    folder.mkdir()
+    args = ["train", TASK, "--method", "mlp", "--n", "20", "--steps", "5", "--plot", str(folder)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (folder / "training.png").read_bytes()[:4] == b"\x89PNG" and not (tmp_path / "plots.png").exists()
