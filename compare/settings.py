@@ -28,7 +28,10 @@ def data_shape(split: Split) -> str:
 
 
 #: Defaults per data shape and method (a method spec's own parameters win over these).
-#: fixed: the transformer groks addition mod 59 at 40% train in about 1,000 steps.
+#: fixed: the transformer groks addition mod 59 from half the pairs (the quick preset: 99.7 ± 1.2% at n=1740,
+#: 3 seeds, 1,500 steps); at 40% train only seed 0 of 5 reached 99% within 1,500 steps (step 1021;
+#: seeds 3, 4 ended at 0.88, 0.98) and the MLP memorized without generalizing
+#: (benchmarks/mechanisms_modular.py).
 #: sequence: rotary positions generalize to longer words better than learned ones (Dyck-2 at 2x
 #: length: 0.89 against 0.68); minibatches of 64.
 #: per_position: the 2-layer attention-only model of Olsson et al. with relative position biases
