@@ -75,19 +75,24 @@ def _result(
         result.steps_generalize = summary["first_step"].get("test")
         result.extra |= {"stopped_step": summary["steps"], "history": learner.history_}
     if learner.has_model:
-        from mechanisms.report import cell_summary
+        _network_extras(cell, task, train, learner, result, options)
+    return result
 
-        start = time.perf_counter()
-        mechanism = cell_summary(learner, task, train)
-        if mechanism is not None:  # its time goes with the diagnostics: tables stay deterministic
-            result.metrics["mechanism"] = mechanism
-            result.extra["mechanism_seconds"] = round(time.perf_counter() - start, 3)
-    if options.artefacts and learner.has_model:
-        from baselines.checkpoints import save_learner
 
+def _network_extras(cell: Cell, task: Any, train: Any, learner: Any, result: CellResult,
+                    options: CellOptions) -> None:
+    """A network cell's mechanism summary, and its saved weights when artefacts are kept."""
+    from baselines.checkpoints import save_learner
+    from mechanisms.report import cell_summary
+
+    start = time.perf_counter()
+    mechanism = cell_summary(learner, task, train)
+    if mechanism is not None:  # its time goes with the diagnostics: tables stay deterministic
+        result.metrics["mechanism"] = mechanism
+        result.extra["mechanism_seconds"] = round(time.perf_counter() - start, 3)
+    if options.artefacts:
         meta = {"task": cell.task, "method": cell.method_spec, "n": cell.n, "seed": cell.seed}
         result.artefacts = save_learner(learner, Path(options.artefacts) / cell.key, meta)
-    return result
 
 
 def run_cell(cell: Cell, options: CellOptions = CellOptions()) -> CellResult:

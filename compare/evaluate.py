@@ -151,7 +151,7 @@ def _mechanism_plots(learner: Any, task: Any, train: Split, report: dict[str, An
 
         return write_plots(learner, task, train, folder, progress=report.get("progress"))
     from mechanisms.plots_sequences import write_plots
-    from mechanisms.sequences import _inputs
+    from mechanisms.sequences import model_inputs
 
-    tokens = _inputs(learner, task.test_split().subset(slice(0, 1)))[0]
+    tokens = model_inputs(learner, task.test_split().subset(slice(0, 1)))[0]
     return write_plots(learner, report, tokens, folder)

@@ -62,7 +62,7 @@ def learner_kind(learner) -> str:
     raise ValueError(f"{type(learner).__name__} is not covered: {COVERED}")
 
 
-def _inputs(learner, split: Split) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+def model_inputs(learner, split: Split) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """The model's input tokens, readout positions and targets (-1 unscored) for ``split``."""
     data = learner._tensors(split.X, None, torch.device("cpu"))
     tokens = data.X.numpy()
@@ -75,7 +75,7 @@ def _inputs(learner, split: Split) -> tuple[np.ndarray, np.ndarray | None, np.nd
 
 
 def probe_data(learner, split: Split) -> ProbeData:
-    tokens, readout, targets = _inputs(learner, split)
+    tokens, readout, targets = model_inputs(learner, split)
     return ProbeData(X=split.X, tokens=tokens, readout=readout, targets=targets, pad_id=int(split.pad_id))
 
 
@@ -127,7 +127,7 @@ def analyse(
     start = time.perf_counter()
     model = learner.model_
     evaluated = _rows(test, n_eval)
-    tokens, readout, targets = _inputs(learner, evaluated)
+    tokens, readout, targets = model_inputs(learner, evaluated)
     out: dict = {
         "learner": kind,
         "data": {"per_position": test.per_position, "bracket_types": n_types, "n_eval": len(evaluated)},
@@ -185,7 +185,7 @@ def progress(
     kind = learner_kind(learner)
     train, test = _splits(task, train, test, n_probe, seed)
     n_types = bracket_types(test)
-    parts = {name: _inputs(learner, _rows(s, n_eval)) for name, s in (("train", train), ("test", test))}
+    parts = {name: model_inputs(learner, _rows(s, n_eval)) for name, s in (("train", train), ("test", test))}
     random = None
     if kind == "transformer":
         X = parts["test"][0]
