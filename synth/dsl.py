@@ -134,6 +134,12 @@ class DSL(ABC):
     def decode(self, values: np.ndarray) -> np.ndarray:
         """Values of the output type back to int64 labels (the shape of ``y``)."""
 
+    def data_primitives(self, X: np.ndarray) -> tuple[Primitive, ...]:
+        """The primitives the prior ranges over for training inputs ``X``, in enumeration order; all
+        of them by default. A DSL whose constants name data values (token ids) keeps only the
+        values that occur in ``X``, so the prior does not depend on how the data is labelled."""
+        return self.primitives
+
     def sample_inputs(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` random input rows (like ``X``); used as unlabeled probes. Optional."""
         raise NotImplementedError(f"the {self.family} DSL cannot sample inputs; pass X_unlabeled")

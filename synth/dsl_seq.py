@@ -7,7 +7,8 @@ Types (value encodings and the causality rule in :mod:`synth.seq_ops`):
   boolean / integer per sequence; ``tokc`` a token constant (one of the data's token ids).
 
 Primitives (uniform prior within each type: a production of a type with k productions costs
-log2(k) bits; the token constants ``tok0``, ``tok1``, ... are uniform over the vocabulary):
+log2(k) bits; the token constants ``tok0``, ``tok1``, ... are uniform over the token ids that
+occur in the training data, see :meth:`SeqDSL.data_primitives`):
 
 - ``tok``: ``tokens``; ``prev(t)`` (one position back); ``recent(s, t)`` (RASP aggregate: the value at
   the most recent selected position).
@@ -178,6 +179,25 @@ class SeqDSL(DSL):
         )
 
     # -- data -----------------------------------------------------------------------------------------
+    def data_tokens(self, X: np.ndarray) -> list[int]:
+        """The token ids that occur in ``X`` (padding excluded), in order of first occurrence (row
+        by row): an order that a relabelling of the ids carries along, unlike the ids' own order."""
+        X = np.asarray(X)
+        flat = X[self.real_positions(X)] if X.size else np.zeros(0, np.int64)
+        ids, first = np.unique(flat, return_index=True)
+        return [int(t) for t in ids[np.argsort(first, kind="stable")] if 0 <= t < self.d_vocab]
+
+    def data_primitives(self, X: np.ndarray) -> tuple[Primitive, ...]:
+        """The token constants of the ids that occur in ``X`` (first occurrence first), the other
+        primitives as they are: a constant costs log2(ids in the data) bits, so renaming the ids,
+        or a vocabulary larger than the data uses, changes neither the bits nor the program found."""
+        present = self.data_tokens(X)
+        consts = {f"tok{t}": t for t in self.token_ids}
+        prims = list(self.primitives)
+        first = next(i for i, p in enumerate(prims) if p.name in consts)
+        rest = [p for p in prims if p.name not in consts]
+        return (*rest[:first], *(self.by_name[f"tok{t}"] for t in present), *rest[first:])
+
     def real_positions(self, X: np.ndarray) -> np.ndarray:
         """Where ``X`` holds tokens (not padding)."""
         X = np.asarray(X)
@@ -265,7 +285,8 @@ class SeqDSL(DSL):
         X = np.asarray(X)
         lengths = self.real_positions(X).sum(axis=1)
         length = rng.choice(lengths, size=n) if len(lengths) else np.zeros(n, int)
-        tokens = np.array(self.token_ids)[rng.integers(0, len(self.token_ids), size=(n, X.shape[1]))]
+        ids = self.data_tokens(X) or self.token_ids  # the data's ids: probes relabel with the data
+        tokens = np.array(ids)[rng.integers(0, len(ids), size=(n, X.shape[1]))]
         live = np.arange(X.shape[1]) < length[:, None]
         return np.where(live, tokens, max(self.pad, 0)).astype(np.int64)
 

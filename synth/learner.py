@@ -27,6 +27,10 @@ from tasks.learners import (
     register_learner,
 )
 
+#: What the search does beyond the primitives (part of the fingerprint, so stored cells of an older
+#: search are not reused): constants over the data's token ids.
+SEARCH_RULES = "data-constants"
+
 
 @register_learner("synth")
 class EnumerativeSynthesizer(LearnerInfo, BaseEstimator):
@@ -124,7 +128,7 @@ class EnumerativeSynthesizer(LearnerInfo, BaseEstimator):
         (after ``weights``), symmetry and the bytecode of their semantics."""
         dsl = parse_dsl(params.get("dsl", cls().dsl))
         weights = params.get("weights") or {}
-        digest = hashlib.sha256()
+        digest = hashlib.sha256(SEARCH_RULES.encode())
         for prim in dsl.primitives:
             code = getattr(prim.fn, "__code__", None)
             digest.update(repr((
@@ -166,8 +170,8 @@ class EnumerativeSynthesizer(LearnerInfo, BaseEstimator):
         ``eval_sets`` is accepted and ignored: nothing but the training data guides the search)."""
         self.check()
         dsl = parse_dsl(self.dsl)
-        prior = Prior(dsl.primitives, self.weights)
         X, y = np.asarray(X), np.asarray(y)
+        prior = _data_prior(dsl, X, self.weights)
         if mask is None and y.ndim == 2:
             mask = y != UNSCORED
         if len(X) != len(y):
@@ -242,6 +246,15 @@ class EnumerativeSynthesizer(LearnerInfo, BaseEstimator):
         if mask is None and y.ndim == 2:
             mask = y != UNSCORED
         return accuracy(y, self.predict(X), mask)
+
+
+def _data_prior(dsl: DSL, X: np.ndarray, weights: Mapping[str, float] | None) -> Prior:
+    """The prior over the DSL's primitives for training inputs ``X`` (:meth:`DSL.data_primitives`:
+    e.g. only the token ids that occur); weight names are checked against the whole DSL."""
+    Prior(dsl.primitives, weights)  # a weight for an unknown primitive is an error, as before
+    prims = dsl.data_primitives(X) if len(X) else dsl.primitives
+    names = {p.name for p in prims}
+    return Prior(prims, {k: w for k, w in (weights or {}).items() if k in names})
 
 
 def _search_subsets(
