@@ -6,7 +6,14 @@ right-padded to the longest length of their split. Labels: 1 balanced, 0 not.
 Negatives are hard (Friedman et al. 2023 style): half of them have the right count of every bracket
 but close too early (or, for Dyck-2, half of those pair the wrong types: ``([)]``); the other half are
 valid prefixes that never close. Positives and prefixes are random walks folded at zero (``|S|``),
-so depths look alike in both classes.
+so depths look alike in both classes. ``negatives=easy`` draws uniformly random unbalanced words
+instead, and ``negatives=mixed`` half of each; a spec with the default ``hard`` draws exactly what it
+drew before the parameter existed (its seeds come from the spec without it).
+
+OOD splits: ``longer`` (lengths above max_len, hard negatives) and ``uniform``: random words of the
+training lengths over the bracket alphabet, drawn from the test share and labelled by the checker,
+half of them conditioned on being balanced (each length equally likely, then a uniformly random
+word of that length, accepted or rejected). A program right only on hard negatives shows there.
 
 A ``test_fraction`` of all sequences, chosen by a hash of the sequence and the spec, is reserved for
 the test split; training examples are i.i.d. draws from the rest (they may repeat), so train and test
@@ -16,7 +23,7 @@ a stream drawn from the seed, of which the first ``n`` rows are taken.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import comb
 
 import numpy as np
@@ -31,6 +38,7 @@ MAX_TRAIN = 2**20
 MAX_LEN = 1024
 _BLOCK = 1024
 _MAX_ROUNDS = 200
+NEGATIVES = ("hard", "easy", "mixed")
 
 
 def matching_open(steps: np.ndarray) -> np.ndarray:
@@ -176,6 +184,52 @@ def _negatives(rng, n, lo, hi, width, n_types):
     return X
 
 
+def _uniform_balanced(rng: np.random.Generator, lengths: np.ndarray, width: int, n_types: int) -> np.ndarray:
+    """Uniformly random balanced words of the given even lengths: by the cycle lemma, exactly one
+    rotation of a random arrangement of m+1 openers and m closers keeps every prefix sum positive;
+    without its first step it is a uniformly random Dyck path. Pair types are then uniform."""
+    n = len(lengths)
+    steps = np.zeros((n, width), np.int64)
+    for length in np.unique(lengths):
+        rows = np.flatnonzero(lengths == length)
+        m = int(length) // 2
+        seq = np.where(_ranks(rng, np.ones((len(rows), 2 * m + 1), bool)) <= m, 1, -1)
+        prefix = np.concatenate([np.zeros((len(rows), 1), np.int64), np.cumsum(seq, axis=1)[:, :-1]], axis=1)
+        # The last index of the minimum prefix sum among S_0..S_{2m}: the rotation starts after it.
+        start = 2 * m - np.argmin(prefix[:, ::-1], axis=1)
+        order = (start[:, None] + np.arange(2 * m + 1)) % (2 * m + 1)
+        steps[rows, :length] = np.take_along_axis(seq, order, axis=1)[:, 1:]
+    return _tokens(steps, _pair_types(rng, steps, n_types), n_types)
+
+
+def _uniform_words(rng: np.random.Generator, lengths: np.ndarray, width: int, n_types: int) -> np.ndarray:
+    """Uniformly random words (any bracket at any position) of the given lengths, padded."""
+    X = rng.integers(0, 2 * n_types, size=(len(lengths), width))
+    return np.where(_live(lengths, width), X, 2 * n_types).astype(np.int64)
+
+
+def _easy_negatives(rng, n, lo, hi, width, n_types):
+    """Uniformly random unbalanced words, each length in [lo, hi] equally likely (by rejection)."""
+    rows, have = [], 0
+    while have < n:
+        X = _uniform_words(rng, rng.integers(lo, hi + 1, size=2 * (n - have) + 16), width, n_types)
+        X = X[~balanced(X, n_types)][: n - have]
+        rows.append(X)
+        have += len(X)
+    return np.concatenate(rows) if rows else np.empty((0, width), np.int64)
+
+
+def _mixed_negatives(rng, n, lo, hi, width, n_types):
+    """Half hard negatives, half easy ones."""
+    X = np.concatenate([_negatives(rng, n // 2, lo, hi, width, n_types),
+                        _easy_negatives(rng, n - n // 2, lo, hi, width, n_types)])
+    return X[rng.permutation(n)]
+
+
+def _uniform_positives(rng, n, lo, hi, width, n_types):
+    return _uniform_balanced(rng, _even_lengths(rng, n, lo, hi), width, n_types)
+
+
 def region_hash(X: np.ndarray, salt: int) -> np.ndarray:
     """A hash of each row, uniform in [0, 1): a fixed random linear form, then splitmix64 mixing."""
     weights = np.random.default_rng(salt).integers(1, 2**63, size=X.shape[1], dtype=np.uint64) | np.uint64(1)
@@ -188,6 +242,7 @@ def region_hash(X: np.ndarray, salt: int) -> np.ndarray:
 
 
 _GENERATORS = {True: _positives, False: _negatives}
+_NEGATIVES = {"hard": _negatives, "easy": _easy_negatives, "mixed": _mixed_negatives}
 
 
 @register
@@ -201,9 +256,10 @@ class BracketsTask(Task):
     ood_len: int = 0
     n_test: int = 1000
     test_fraction: float = 0.5
+    negatives: str = "hard"
 
     family = "brackets"
-    summary = "is a bracket word balanced? Dyck-1 ( ) or Dyck-2 ( ) [ ], with hard negatives"
+    summary = "is a bracket word balanced? Dyck-1 ( ) or Dyck-2 ( ) [ ], hard or random negatives"
     param_help = {
         "kind": "dyck1 (tokens ( ) then pad) or dyck2 (tokens ( ) [ ] then pad)",
         "max_len": f"longest training/test sequence, in [4, {MAX_LEN}]",
@@ -211,12 +267,21 @@ class BracketsTask(Task):
         "ood_len": "longest sequence of the 'longer' split, > max_len (0 = twice max_len)",
         "n_test": "size of the test split and of each OOD split, half positive (>= 2)",
         "test_fraction": "share of all sequences (chosen by hash) reserved for testing, in (0, 1)",
+        "negatives": "unbalanced words of train/test: hard (right counts in the wrong order, crossed "
+                     "types, open prefixes), easy (uniformly random), or mixed (half each)",
     }
-    ood_descriptions = {"longer": "lengths max_len+1 to ood_len, half balanced"}
+    ood_descriptions = {
+        "longer": "lengths max_len+1 to ood_len, half balanced",
+        "uniform": "uniformly random words of the training lengths (test share), half balanced",
+    }
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise SpecError(f"brackets: unknown kind {self.kind!r}; accepted: {', '.join(KINDS)}")
+        if self.negatives not in NEGATIVES:
+            raise SpecError(
+                f"brackets: unknown negatives={self.negatives!r}; accepted: {', '.join(NEGATIVES)}"
+            )
         if not 4 <= self.max_len <= MAX_LEN:
             raise SpecError(
                 f"brackets: max_len={self.max_len} is not accepted; it must lie in [4, {MAX_LEN}]"
@@ -262,13 +327,32 @@ class BracketsTask(Task):
     def max_train(self) -> int:
         return MAX_TRAIN
 
+    @property
+    def seed_spec(self) -> str:
+        """The spec the seeds derive from: without ``negatives`` when it is the default, so every
+        spec written before the parameter existed draws the same examples as it did."""
+        return self.spec.replace(",negatives=hard", "")
+
+    @property
+    def _base_spec(self) -> str:
+        """The seed spec with hard negatives: what the test share and the OOD splits derive from."""
+        return replace(self, negatives="hard").seed_spec
+
     def _in_test(self, X: np.ndarray) -> np.ndarray:
-        return region_hash(X, stable_seed("brackets/region", self.spec)) < self.test_fraction
+        # The test share does not depend on the negatives, so every setting scores on disjoint words.
+        return region_hash(X, stable_seed("brackets/region", self._base_spec)) < self.test_fraction
 
     def _in_train(self, X: np.ndarray) -> np.ndarray:
         return ~self._in_test(X)
 
-    def _collect(self, rng, positive, n, longer, keep, distinct) -> np.ndarray:
+    def _generator(self, positive: bool, longer: bool, uniform: bool):
+        if uniform:
+            return _uniform_positives if positive else _easy_negatives
+        if positive or longer:
+            return _GENERATORS[positive]
+        return _NEGATIVES[self.negatives]
+
+    def _collect(self, rng, positive, n, longer, keep, distinct, uniform=False) -> np.ndarray:
         """``n`` rows of one class, drawn in batches, kept where ``keep`` says (and new if ``distinct``);
         lengths up to max_len, or above it up to ood_len when ``longer``."""
         lo, hi = (self.max_len + 1, self.ood_len) if longer else (self.min_len, self.max_len)
@@ -276,7 +360,7 @@ class BracketsTask(Task):
         for _ in range(_MAX_ROUNDS):
             if have >= n:
                 break
-            X = _GENERATORS[positive](rng, 2 * (n - have) + 64, lo, hi, hi, self.n_types)
+            X = self._generator(positive, longer, uniform)(rng, 2 * (n - have) + 64, lo, hi, hi, self.n_types)
             X = X[keep(X)]
             if distinct:
                 fresh = []
@@ -293,13 +377,13 @@ class BracketsTask(Task):
             raise SpecError(f"{self.spec}: could not draw {n} distinct {label} words; lower n_test")
         return np.concatenate(rows)
 
-    def _draw(self, rng, n, keep, distinct, longer=False) -> tuple[np.ndarray, np.ndarray]:
+    def _draw(self, rng, n, keep, distinct, longer=False, uniform=False) -> tuple[np.ndarray, np.ndarray]:
         """``n`` rows, ``n // 2`` of them balanced, in random order."""
         n_pos = n // 2
         X = np.concatenate(
             [
-                self._collect(rng, True, n_pos, longer, keep, distinct),
-                self._collect(rng, False, n - n_pos, longer, keep, distinct),
+                self._collect(rng, True, n_pos, longer, keep, distinct, uniform),
+                self._collect(rng, False, n - n_pos, longer, keep, distinct, uniform),
             ]
         )
         y = np.repeat(np.array([1, 0], dtype=np.int64), [n_pos, n - n_pos])
@@ -319,14 +403,14 @@ class BracketsTask(Task):
         )
 
     def test_split(self) -> Split:
-        rng = np.random.default_rng(stable_seed("brackets/test", self.spec))
+        rng = np.random.default_rng(stable_seed("brackets/test", self.seed_spec))
         X, y = self._draw(rng, self.n_test, self._in_test, distinct=True)
         return self._split(X, y, "test")
 
     def train_split(self, n: int, seed: int = 0) -> Split:
         self.check_train_size(n)
         self.check_split_memory(n, self.max_len, "training")
-        base = stable_seed("brackets/train", self.spec, seed)
+        base = stable_seed("brackets/train", self.seed_spec, seed)
         blocks = []
         # Block b depends on (spec, seed, b) alone, so the first n rows are nested in n.
         for b in range(-(-n // _BLOCK)):
@@ -337,9 +421,15 @@ class BracketsTask(Task):
         return self._split(X[:n], y[:n], "train", seed=seed)
 
     def ood_split(self, name: str) -> Split:
+        if name == "uniform":
+            # The same words whatever the negatives of train/test: one yardstick for every setting.
+            rng = np.random.default_rng(stable_seed("brackets/uniform", self._base_spec))
+            X, y = self._draw(rng, self.n_test, self._in_test, distinct=False, uniform=True)
+            y = balanced(X, self.n_types).astype(np.int64)  # the checker's labels, by construction equal
+            return self._split(X, y, "uniform")
         if name != "longer":
-            raise SpecError(f"unknown split {name!r} for brackets; accepted: longer")
-        rng = np.random.default_rng(stable_seed("brackets/longer", self.spec))
+            raise SpecError(f"unknown split {name!r} for brackets; accepted: {', '.join(self.ood_names)}")
+        rng = np.random.default_rng(stable_seed("brackets/longer", self._base_spec))
         everything = lambda X: np.ones(len(X), dtype=bool)  # noqa: E731  longer words are never trained on
         X, y = self._draw(rng, self.n_test, everything, distinct=True, longer=True)
         return self._split(X, y, "longer")

@@ -138,9 +138,11 @@ def test_spec_round_trips(task):
 
 def test_defaults_and_vocabulary():
     task = parse_task("brackets")
-    assert task.spec == "brackets:kind=dyck1,max_len=16,min_len=2,ood_len=32,n_test=1000,test_fraction=0.5"
+    assert task.spec == (
+        "brackets:kind=dyck1,max_len=16,min_len=2,ood_len=32,n_test=1000,test_fraction=0.5,negatives=hard"
+    )
     assert task.pad_id == 2 and parse_task("brackets:kind=dyck2").pad_id == 4
-    assert task.ood_names == ("longer",)
+    assert task.ood_names == ("longer", "uniform")
     np.testing.assert_array_equal(
         task.reference(np.array([[0, 1, 2, 2], [1, 0, 2, 2], [0, 0, 1, 2]])), [1, 0, 0]
     )
@@ -152,7 +154,88 @@ def test_defaults_and_vocabulary():
 
 def test_bad_split_names_are_clear_errors():
     task = BracketsTask()
-    with pytest.raises(SpecError, match="accepted: train, test, longer"):
+    with pytest.raises(SpecError, match="accepted: train, test, longer, uniform"):
         task.split("shorter")
     with pytest.raises(SpecError, match="training examples in its pool"):
         task.train_split(task.max_train + 1)
+
+
+@pytest.mark.parametrize(("kind", "digest"), [("dyck1", "51373e378108736a"), ("dyck2", "e86686df3383c449")])
+def test_default_negatives_draw_what_the_spec_drew_before_the_parameter(kind, digest):
+    """Digests of train (64, seed 0), test and longer taken from the generator before ``negatives``
+    existed: a spec with the default draws the same examples (its seeds skip the new parameter)."""
+    import hashlib
+
+    task = parse_task(f"brackets:kind={kind}")
+    assert task == parse_task(f"brackets:kind={kind},negatives=hard") and "negatives" not in task.seed_spec
+    h = hashlib.sha256()
+    for split in (task.train_split(64, 0), task.test_split(), task.ood_split("longer")):
+        h.update(split.X.tobytes())
+        h.update(split.y.tobytes())
+    assert h.hexdigest()[:16] == digest
+
+
+@settings(max_examples=10, deadline=None)
+@given(task=small_tasks(), negatives=st.sampled_from(["hard", "easy", "mixed"]))
+def test_uniform_split_is_random_words_of_the_training_lengths(task, negatives):
+    from dataclasses import replace
+
+    task = replace(task, negatives=negatives)
+    uniform = task.ood_split("uniform")
+    _check_labels(task, uniform, task.min_len, task.max_len)
+    assert len(uniform) == task.n_test and uniform.y.sum() == task.n_test // 2
+    assert uniform.X.shape[1] == task.max_len
+    # Drawn from the test share (never a training word), the same words whatever the negatives.
+    assert _rows(uniform.X).isdisjoint(_rows(task.train_split(500, 0).X))
+    np.testing.assert_array_equal(replace(task, negatives="hard").ood_split("uniform").X, uniform.X)
+    np.testing.assert_array_equal(parse_task(task.spec).ood_split("uniform").X, uniform.X)
+
+
+@pytest.mark.parametrize(("n_types", "length", "words"), [(1, 6, 5), (1, 8, 14), (2, 6, 40)])
+def test_uniform_balanced_words_are_uniform(n_types, length, words):
+    """The cycle-lemma sampler: every balanced word of the length occurs, each about equally often
+    (all counts within 5 standard deviations of n / words)."""
+    from tasks.brackets import _uniform_balanced
+
+    n = 400 * words
+    X = _uniform_balanced(np.random.default_rng(0), np.full(n, length), length, n_types)
+    assert balanced_all(X, n_types)
+    counts = Counter(row.tobytes() for row in X)
+    assert len(counts) == words
+    mean = n / words
+    assert all(abs(c - mean) <= 5 * np.sqrt(mean) for c in counts.values())
+
+
+def balanced_all(X, n_types) -> bool:
+    symbols = "()[]"
+    return all(stack_check("".join(symbols[t] for t in row if t < 2 * n_types))[0] for row in X)
+
+
+@settings(max_examples=10, deadline=None)
+@given(kind=st.sampled_from(["dyck1", "dyck2"]), seed=st.integers(0, 100))
+def test_easy_and_mixed_negatives(kind, seed):
+    """Easy negatives are random unbalanced words: most are neither valid prefixes nor of right
+    counts (hard negatives are always one of the two); mixed has about half of each kind."""
+    def hard_share(split) -> float:
+        hard = 0
+        negatives = np.flatnonzero(split.y == 0)
+        for i in negatives:
+            text = word(split, i)
+            counts = Counter(text)
+            right_counts = counts["("] == counts[")"] and counts["["] == counts["]"]
+            assert not stack_check(text)[0]
+            hard += right_counts or stack_check(text)[1]
+        return hard / len(negatives)
+
+    splits = {neg: BracketsTask(kind=kind, negatives=neg, n_test=200).train_split(600, seed)
+              for neg in ("hard", "easy", "mixed")}
+    for split in splits.values():
+        assert 0.45 <= split.y.mean() <= 0.55
+    shares = {neg: hard_share(split) for neg, split in splits.items()}
+    assert shares["hard"] == 1.0 and shares["easy"] < 0.6
+    assert abs(shares["mixed"] - (1 + shares["easy"]) / 2) < 0.15
+
+
+def test_unknown_negatives_is_a_clear_error():
+    with pytest.raises(SpecError, match="negatives='medium'; accepted: hard, easy, mixed"):
+        parse_task("brackets:negatives=medium")
