@@ -148,10 +148,13 @@ class TypeBank:
         self._table = self._buffer[:length]
         self._table[pos] = entries
 
-    def add(self, flat: np.ndarray, words: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    def add(
+        self, flat: np.ndarray, words: np.ndarray, keys: np.ndarray, rows_out: np.ndarray | None = None
+    ) -> np.ndarray:
         """Insert the candidate rows ``flat`` (m, n, ...) that are new; return their indices in
         ``flat`` (increasing). Duplicates of bank rows or of earlier new rows are dropped. The
-        caller then calls :meth:`commit` with them."""
+        caller then calls :meth:`commit` with them. ``rows_out`` (m,), if given, receives every
+        candidate's class: the bank row it equals, or the row it gets once committed."""
         m = len(keys)
         self._reserve(self.size + m)
         base = self.size
@@ -185,6 +188,8 @@ class TypeBank:
                 cand = hit if todo is None else todo[hit]
                 rows = (g[hit] & _ROW).view(np.int64)
                 equal = self._equal(words, cand, rows, base)
+                if rows_out is not None:
+                    rows_out[cand[equal]] = rows[equal]  # rows >= base are tentative: renumbered below
                 advance = np.concatenate([advance, cand[~equal]])  # a collision: probe on
             nxt = slot[advance] + 1
             nxt[nxt == wrap] = 0
@@ -193,6 +198,15 @@ class TypeBank:
         winners = np.flatnonzero(is_new)
         rows = np.arange(base, base + len(winners), dtype=np.uint64)
         self._table[final[winners]] = (tags[winners] << _31) | rows
+        if rows_out is not None:
+            # A tentative row base + i belongs to candidate i, a winner (only winners stay in the
+            # table), whose committed row is base + its rank among the winners.
+            rank = np.empty(m, np.int64)
+            rank[winners] = np.arange(base, base + len(winners))
+            rows_out[winners] = rank[winners]
+            dup = np.flatnonzero(~is_new)
+            tentative = dup[rows_out[dup] >= base]
+            rows_out[tentative] = rank[rows_out[tentative] - base]
         return winners
 
     def _equal(self, words: np.ndarray, cand: np.ndarray, rows: np.ndarray, base: int) -> np.ndarray:

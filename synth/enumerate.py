@@ -94,6 +94,11 @@ class SearchResult:
     train_accuracy: float
     #: Posterior mode: every consistent class found, as (program, bits), cheapest first.
     consistent: list[tuple[Program, float]] = field(default_factory=list)
+    #: Posterior mode: each consistent class's prior mass, the sum of 2^-bits over every program
+    #: of the class within the bound (:mod:`synth.posterior`), in the order of ``consistent``.
+    masses: list[float] = field(default_factory=list)
+    #: Whether ``masses`` sum every program of each class (False: cheapest members, edges capped).
+    masses_exact: bool = False
 
 
 class _Stop(Exception):
@@ -119,6 +124,8 @@ class Enumerator:
         collect_bits: float | None = None,
         block_bytes: int = 1 << 21,
         on_block: Callable[[int, Primitive, int], None] | None = None,
+        record: bool | None = None,
+        max_edges: int = 1 << 23,
     ) -> None:
         self.prior = prior
         self.env = env
@@ -129,6 +136,15 @@ class Enumerator:
         self.collect_q = None if collect_bits is None else prior.to_qcost(collect_bits)
         self.block_bytes = block_bytes
         self.on_block = on_block
+        #: Record every candidate's children and class (posterior mode by default), so that
+        #: :mod:`synth.posterior` can sum the prior mass of every program of a class.
+        self.record = self.collect_q is not None if record is None else record
+        #: Per primitive index: blocks of (kid rows..., class row) per candidate, int32. Recording
+        #: stops (``record`` turns False, ``edges_capped`` True) past ``max_edges`` candidates.
+        self.edges: dict[int, list[np.ndarray]] = {}
+        self.max_edges = max_edges
+        self.edges_capped = False
+        self._n_edges = 0
         self.prims = list(prior.primitives)
         types = {t for p in self.prims for t in (*p.args, p.ret)}
         order = prior.zero_cost_order(sorted(types, key=lambda t: t.name))
@@ -181,6 +197,11 @@ class Enumerator:
         prim = self.prims[int(bank.prim[row])]
         kids = bank.kids[row, : prim.arity]
         return Program(prim, tuple(self.program_at(a, int(k)) for a, k in zip(prim.args, kids, strict=True)))
+
+    @property
+    def last_level(self) -> int:
+        """The last output level completed (quantized): every program up to it was enumerated."""
+        return self._last_level
 
     def bank_programs(self, t: Type) -> Iterator[tuple[Program, int, np.ndarray]]:
         """The bank of type ``t`` in order: (program, quantized cost, values)."""
@@ -365,8 +386,15 @@ class Enumerator:
                 self._found = (pi, [int(k) for k in kids_of(hits[:1])[0]])
                 self._found_level = c
                 raise _Stop("found")
-        new = bank.add(flat, words, keys)
+        if self.record and self._n_edges + len(flat) > self.max_edges:
+            self.record, self.edges_capped, self.edges = False, True, {}
+        rows_all = np.empty(len(flat), np.int64) if self.record else None
+        new = bank.add(flat, words, keys, rows_all)
         start = bank.size
+        if rows_all is not None:
+            kids = kids_of(np.arange(len(flat)))
+            self.edges.setdefault(pi, []).append(np.column_stack([kids, rows_all]).astype(np.int32))
+            self._n_edges += len(flat)
         bank.commit(flat, new, pi, kids_of(new))
         if goal and self.collect_q is not None and len(new):
             hits = self._hits(flat[new], words[new], keys[new])
@@ -417,12 +445,24 @@ class Enumerator:
                 prim, tuple(self.program_at(a, k) for a, k in zip(prim.args, kids, strict=True))
             )
             return SearchResult(program, self.prior.program_bits(program), True, train_accuracy=1.0, **common)
-        consistent = [self.program_at(t, row) for t, row in self._consistent]
-        ranked = [(p, self.prior.program_bits(p)) for p in consistent]
-        ranked.sort(key=lambda pb: (self.prior.program_qcost(pb[0]), pb[1]))
+        consistent = [(self.program_at(t, row), row) for t, row in self._consistent]
+        ranked = [(p, self.prior.program_bits(p), row) for p, row in consistent]
+        ranked.sort(key=lambda pbr: (self.prior.program_qcost(pbr[0]), pbr[1]))
         if ranked:
-            program, bits = ranked[0]
-            return SearchResult(program, bits, True, train_accuracy=1.0, consistent=ranked, **common)
+            program, bits, _ = ranked[0]
+            # Without recorded edges (capped), each class weighs what its cheapest member does; a
+            # class first found in a level the search did not complete has no mass within the
+            # bound: it too counts its cheapest member.
+            masses = [2.0**-b for _, b, _ in ranked]
+            if self.record:
+                from synth.posterior import class_masses
+
+                mass = class_masses(self)[0][self.target.type]
+                masses = [max(float(mass[row]), m) for (_, _, row), m in zip(ranked, masses, strict=True)]
+            return SearchResult(
+                program, bits, True, train_accuracy=1.0, consistent=[(p, b) for p, b, _ in ranked],
+                masses=masses, masses_exact=self.record, **common,
+            )
         program, acc = self._best_so_far()
         bits = math.nan if program is None else self.prior.program_bits(program)
         return SearchResult(program, bits, False, train_accuracy=acc, **common)

@@ -28,8 +28,8 @@ from tasks.learners import (
 )
 
 #: What the search does beyond the primitives (part of the fingerprint, so stored cells of an older
-#: search are not reused): constants over the data's token ids.
-SEARCH_RULES = "data-constants"
+#: search are not reused): constants over the data's token ids, posterior votes by class mass.
+SEARCH_RULES = "data-constants;class-mass-posterior"
 
 
 @register_learner("synth")
@@ -51,7 +51,8 @@ class EnumerativeSynthesizer(LearnerInfo, BaseEstimator):
         weight 2^-bits. Programs are told apart by their outputs on the training inputs plus
         ``n_probe`` unlabeled probe inputs (``fit(..., X_unlabeled=...)``, else sampled by the
         DSL), so that programs that agree on the training set but differ elsewhere both vote.
-        Each class of programs equal on those inputs votes with its cheapest member's weight.
+        Each class of programs equal on those inputs votes with its prior mass: the sum of
+        2^-bits over every program of the class up to the search's bound (:mod:`synth.posterior`).
     subset: counterexample-guided search: search on the first ``subset`` training examples, and
         while the program found misses some of the others, add (at most as many again of) the
         first ones it misses and search again. The result is the same cheapest program (a program
@@ -218,9 +219,13 @@ class EnumerativeSynthesizer(LearnerInfo, BaseEstimator):
             "found": result.found,
             "rounds": rounds,
             "examples_searched": used,
+            **({"class_mass": "every program" if result.masses_exact else "cheapest member"}
+               if self.posterior else {}),
         }
         if self.posterior:
-            weights = np.array([2.0 ** -(b - result.consistent[0][1]) for _, b in result.consistent])
+            # Each class votes with its prior mass: every program of the class within the bound.
+            self.search_masses_ = list(result.masses)
+            weights = np.array(result.masses, dtype=float)
             weights /= weights.sum() if len(weights) else 1.0
             self.posterior_ = [(p, b, float(w)) for (p, b), w in zip(result.consistent, weights, strict=True)]
         return self

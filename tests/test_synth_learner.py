@@ -81,7 +81,7 @@ def test_weights_change_the_map_program() -> None:
     assert no_add.bits_ > default.bits_ or str(no_add.program_) != str(default.program_)
 
 
-def test_posterior_votes_with_two_to_the_minus_bits() -> None:
+def test_posterior_votes_with_class_masses() -> None:
     X = np.array([[2, 2]])
     y = np.array([4])  # x+y, x*y, 2x, x^2, ... all agree here
     model = EnumerativeSynthesizer(posterior=True, posterior_bits=8, random_state=0).fit(X, y)
@@ -91,7 +91,12 @@ def test_posterior_votes_with_two_to_the_minus_bits() -> None:
     assert bits == sorted(bits) and str(programs[0][0]) == str(model.program_)
     weights = np.array([w for _, _, w in programs])
     assert weights.sum() == pytest.approx(1.0)
-    assert weights == pytest.approx(2.0 ** -np.array(bits) / (2.0 ** -np.array(bits)).sum())
+    # Each class votes with the mass of all its programs: at least its cheapest one's, often more.
+    masses = np.array(model.search_masses_)
+    assert weights == pytest.approx(masses / masses.sum())
+    cheapest = 2.0 ** -np.array(bits)
+    assert (masses >= cheapest * (1 - 1e-12)).all() and (masses > 1.5 * cheapest).any()
+    assert model.search_stats_["class_mass"] == "every program"
     # every kept program is consistent with the training example, and they differ elsewhere
     X_new = np.array([[3, 5], [10, 1], [0, 0]])
     preds = np.stack([p.evaluate(model.dsl_.env(X_new)) for p, _, _ in programs]).astype(np.int64)
