@@ -108,7 +108,8 @@ def test_class_masses_equal_brute_force_in_posterior_mode(p, weights, seed, extr
     # The masses the search reports for its consistent classes are those of the bank rows.
     if result.consistent:
         assert len(result.masses) == len(result.consistent)
-        assert all(m >= 2.0 ** -b * (1 - 1e-12) for (_, b), m in zip(result.consistent, result.masses, strict=True))
+        pairs = zip(result.consistent, result.masses, strict=True)
+        assert all(m >= 2.0**-b * (1 - 1e-12) for (_, b), m in pairs)
 
 
 def test_duplicates_raise_a_class_mass_above_its_cheapest_member():
