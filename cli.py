@@ -109,6 +109,19 @@ TASK_FILTER = typer.Option(None, "--task", help="Only these tasks (spec, family 
 METHOD_FILTER = typer.Option(None, "--method", help="Only these methods (name, spec, glob; repeat or use ;).")
 
 
+DEVICE_HELP = "Train the networks on cpu or cuda (default: each spec's device, auto = CUDA when present)."
+
+
+def _device(device: str | None) -> str | None:
+    """``--device`` checked (a device this machine has); exit 2 naming the accepted ones otherwise."""
+    from compare.runner import check_device_option
+
+    try:
+        return check_device_option(device)
+    except ValueError as exc:
+        fail(str(exc))
+
+
 @app.command()
 def run(
     preset: str | None = typer.Option(None, help="A ready grid: quick (minutes on a CPU) or paper."),
@@ -128,15 +141,26 @@ def run(
     artefacts: str | None = typer.Option(None, help="Save models and checkpoints here (default: not saved)."),
     retry_failed: bool = typer.Option(False, help="Run again the cells stored as failed."),
     yes: bool = typer.Option(False, "--yes", help="Run a grid of more than 10,000 cells."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show the cells to run and to skip, their estimated CPU time; run none."
+    ),
+    device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
 ) -> None:
     """Run a task × method × size × seed grid into the store; finished cells are skipped."""
     from compare.methods import Budgets
-    from compare.runner import prepare_run
+    from compare.runner import plan_run, prepare_run
 
     grid = dict(preset_name=preset, tasks=tasks, methods=methods, sizes=sizes, seeds=seeds)
     budgets = Budgets(steps=steps, candidates=synth_candidates, max_bits=max_bits, seconds=synth_seconds)
+    if dry_run:
+        try:
+            lines = plan_run(grid, budgets, store, jobs, retry_failed).lines()
+        except ValueError as exc:  # SpecError, StoreError
+            fail(str(exc))
+        typer.echo("\n".join(lines))
+        return
     try:
-        planned = prepare_run(grid, budgets, store, jobs, scheduler, artefacts, yes)
+        planned = prepare_run(grid, budgets, store, jobs, scheduler, artefacts, yes, device)
     except ValueError as exc:  # SpecError, StoreError, ExecutorError, an unusable artefacts folder
         fail(str(exc))
     for note in planned.notes:
@@ -267,7 +291,10 @@ def _run_single(load, method: str, seed: int, overrides: dict, format: str, save
             writable_folder(save, "the saved network")
             learner.set_params(**checkpoint_settings(learner.steps))
         spec = canonical_spec(method, train, **overrides)
-        result = single_run(learner, train, evals, source, spec, seed)
+        from compare.progress import FitProgress
+
+        with FitProgress() as bar:
+            result = single_run(learner, train, evals, source, spec, seed, progress=bar)
     except ValueError as exc:  # SpecError, ExamplesFileError, values a learner cannot take, budgets
         fail(str(exc))
     if save:
@@ -308,6 +335,7 @@ def train(
     save: str | None = typer.Option(None, "--save", help="Save the network (weights, checkpoints, history)."),
     plot: str | None = typer.Option(None, "--plot", help="Write the training curves to this PNG (networks)."),
     format: str = typer.Option("text", "--format", help="text or json."),
+    device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
 ) -> None:
     """Train one learner on a task: train/test/OOD accuracy, steps to 99%, wall time."""  # fmt: skip
     from compare.evaluate import task_data
@@ -315,6 +343,7 @@ def train(
     if n < 1:
         fail(f"--n must be >= 1, got {n}")
     overrides = {} if steps is None else {"steps": steps}
+    overrides |= {} if device is None else {"device": _device(device)}
     _run_single(lambda: task_data(spec, n, seed), method, seed, overrides, format, save, plot)
 
 
@@ -371,11 +400,13 @@ def mechanisms(
     save: str | None = typer.Option(None, "--save", help="Save the trained network (weights, checkpoints)."),
     plots: str | None = typer.Option(None, "--plots", help="Write the pictures (PNG) into this folder."),
     format: str = typer.Option("text", "--format", help="text or json."),
+    device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
 ) -> None:
     """Train (or load) a network and report what it computes: Fourier circuit, heads, depth probes."""
     import json
 
     from compare.evaluate import mechanisms_run
+    from compare.progress import FitProgress
 
     if format not in SINGLE_FORMATS:
         fail(f"unknown format {format!r}; accepted: {', '.join(SINGLE_FORMATS)}")
@@ -384,7 +415,8 @@ def mechanisms(
     if n is not None and n < 1:
         fail(f"--n must be >= 1, got {n}")
     try:
-        result = mechanisms_run(spec, method, n, seed, steps, from_dir, save, plots)
+        with FitProgress() as bar:
+            result = mechanisms_run(spec, method, n, seed, steps, from_dir, save, plots, _device(device), bar)
     except ValueError as exc:  # SpecError, CheckpointError, a task or learner not covered
         fail(str(exc))
     if format == "json":
@@ -392,6 +424,46 @@ def mechanisms(
     else:
         from mechanisms.text import describe
 
+        typer.echo("\n".join(describe(result)))
+
+
+# --- program <-> network alignment: align (mechanisms/align*.py) ----------------------------------
+
+
+@app.command()
+def align(
+    spec: str | None = typer.Argument(None, help="Task spec, e.g. brackets:kind=dyck1 or examples:train=F."),
+    method: str = typer.Option("transformer", "--method", help="Network spec: transformer, mlp, lstm."),
+    n: int | None = typer.Option(None, "--n", help="Training examples (default: the pool, at most 1000)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the training draw, the network and the pairs."),
+    steps: int | None = typer.Option(None, "--steps", help="Optimizer steps."),
+    program: str | None = typer.Option(
+        None, "--program", help="Align this program (default: the synthesizer's MAP program on the same "
+        "training set, and the task's reference program where it differs)."
+    ),
+    from_dir: str | None = typer.Option(None, "--from", help="Align the network saved here (--save)."),
+    das: bool = typer.Option(False, "--das", help="Also learn a DAS rotation at each best site (slower)."),
+    plots: str | None = typer.Option(None, "--plots", help="Write the IIA heatmaps (PNG) into this folder."),
+    format: str = typer.Option("text", "--format", help="text or json."),
+) -> None:
+    """Does the network compute the program's subexpressions, where, and does it use them (IIA)?"""
+    import json
+
+    from mechanisms.align_run import align_run, describe
+
+    if format not in SINGLE_FORMATS:
+        fail(f"unknown format {format!r}; accepted: {', '.join(SINGLE_FORMATS)}")
+    if spec is None and from_dir is None:
+        fail("give a task SPEC, or --from DIR with a saved network")
+    if n is not None and n < 1:
+        fail(f"--n must be >= 1, got {n}")
+    try:
+        result = align_run(spec, method, n, seed, steps, from_dir, program, plots, das)
+    except ValueError as exc:  # SpecError, CheckpointError, a program or learner that cannot be aligned
+        fail(str(exc))
+    if format == "json":
+        typer.echo(json.dumps(result, default=float))
+    else:
         typer.echo("\n".join(describe(result)))
 
 

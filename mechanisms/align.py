@@ -161,6 +161,7 @@ def _logits(model: nn.Module, data: AlignData, rows: np.ndarray, site: str | Non
 
         logits = recurrent_logits(model, X, None, recurrent, inside)
     else:
+
         def hook(act: torch.Tensor, _name: str) -> torch.Tensor:
             return change(_as_positions(act, model), rows, None).reshape(act.shape)
 
@@ -229,8 +230,9 @@ def program_variables(program: Program, dsl: DSL, train: AlignData, test: AlignD
     return out
 
 
-def _samples(model, acts: np.ndarray, data: AlignData, var_labels: np.ndarray, real: np.ndarray,
-             per_position: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _samples(
+    model, acts: np.ndarray, data: AlignData, var_labels: np.ndarray, real: np.ndarray, per_position: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Features (m, d), labels (m,), and (row, position) of each sample."""
     if per_position:
         rows, pos = np.nonzero(real)
@@ -254,8 +256,9 @@ def _control(var: Variable, train: AlignData, test: AlignData, seed: int) -> tup
     return table[train.X[:, 0], 0], table[test.X[:, 0], 0]
 
 
-def probe_row(model, site: str, var: Variable, train: AlignData, test: AlignData, tr_acts, te_acts,
-              seed: int) -> dict:
+def probe_row(
+    model, site: str, var: Variable, train: AlignData, test: AlignData, tr_acts, te_acts, seed: int
+) -> dict:
     """Probe and control accuracy of ``var`` at ``site``, and the aligned subspace (k, d)."""
     rng = np.random.default_rng(seed)
     tr_F, tr_y, _ = _samples(model, tr_acts, train, var.train, var.train_real, var.per_position)
@@ -267,8 +270,13 @@ def probe_row(model, site: str, var: Variable, train: AlignData, test: AlignData
         tr_c, te_c = tr_c[var.train_real], te_c[var.test_real]
     control, _ = fit_probe(tr_F[a], tr_c[a], te_F[b], te_c[b])
     basis = probe_subspace(tr_F[a], tr_y[a]) if len(np.unique(tr_y[a])) > 1 else tr_F[:0]
-    return {"site": site, "probe_accuracy": accuracy, "control_accuracy": control,
-            "selectivity": accuracy - control, "basis": basis[:MAX_DIMENSION]}
+    return {
+        "site": site,
+        "probe_accuracy": accuracy,
+        "control_accuracy": control,
+        "selectivity": accuracy - control,
+        "basis": basis[:MAX_DIMENSION],
+    }
 
 
 def best_site(rows: list[dict]) -> dict:
@@ -290,8 +298,9 @@ class Pairs:
     changed: np.ndarray  # (m,) bool: the program's output changes at a scored position
 
 
-def make_pairs(program: Program, dsl: DSL, model, var: Variable, test: AlignData, n_pairs: int,
-               seed: int) -> Pairs:
+def make_pairs(
+    program: Program, dsl: DSL, model, var: Variable, test: AlignData, n_pairs: int, seed: int
+) -> Pairs:
     """``n_pairs`` (base, source) pairs of test rows drawn with ``seed``, and what the program says."""
     rng = np.random.default_rng(seed)
     n = len(test)
@@ -353,11 +362,13 @@ def swap(U: torch.Tensor, source: torch.Tensor, positions: torch.Tensor):
 
 def _pair_inputs(pairs: Pairs, keep: np.ndarray, acts: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.as_tensor(acts[pairs.source[keep], pairs.source_pos[keep]]), torch.as_tensor(
-        pairs.base_pos[keep])
+        pairs.base_pos[keep]
+    )
 
 
-def interchange_iia(model, site: str, basis: np.ndarray, pairs: Pairs, test: AlignData,
-                    te_acts: np.ndarray) -> float | None:
+def interchange_iia(
+    model, site: str, basis: np.ndarray, pairs: Pairs, test: AlignData, te_acts: np.ndarray
+) -> float | None:
     """IIA of a swap of the ``basis`` (k, d) component at ``site`` over the pairs that change the
     program's output; None when there is no such pair or no subspace."""
     keep = np.flatnonzero(pairs.changed)
@@ -371,8 +382,16 @@ def interchange_iia(model, site: str, basis: np.ndarray, pairs: Pairs, test: Ali
     return float(agree.mean())
 
 
-def das_basis(model, site: str, k: int, pairs: Pairs, train: AlignData, tr_acts: np.ndarray, seed: int,
-              steps: int = DAS_STEPS) -> np.ndarray:
+def das_basis(
+    model,
+    site: str,
+    k: int,
+    pairs: Pairs,
+    train: AlignData,
+    tr_acts: np.ndarray,
+    seed: int,
+    steps: int = DAS_STEPS,
+) -> np.ndarray:
     """A k-dimensional subspace (k, d) at ``site`` learned as in DAS: an orthogonal rotation
     (``torch.nn.utils.parametrizations.orthogonal``) whose first k coordinates are swapped, trained
     (Adam, ``steps`` full-batch steps) so that the network's output after the swap is the program's
@@ -426,12 +445,14 @@ def selector_table(model, program: Program, dsl: DSL, data: AlignData) -> list[d
         filled = np.where(np.isnan(shares), -np.inf, shares)
         layer, head = np.unravel_index(int(np.argmax(filled)), shares.shape)
         best = shares[layer, head]
-        out.append({
-            "expression": str(sel),
-            "head": [int(layer), int(head)] if np.isfinite(best) else None,
-            "attention_on_selected": float(best) if np.isfinite(best) else None,
-            "by_head": [[None if np.isnan(v) else float(v) for v in row] for row in shares],
-        })
+        out.append(
+            {
+                "expression": str(sel),
+                "head": [int(layer), int(head)] if np.isfinite(best) else None,
+                "attention_on_selected": float(best) if np.isfinite(best) else None,
+                "by_head": [[None if np.isnan(v) else float(v) for v in row] for row in shares],
+            }
+        )
     return out
 
 
@@ -441,8 +462,18 @@ def untrained_like(model: nn.Module, seed: int) -> nn.Module:
     return fresh.to(model_device(model)).eval()
 
 
-def align(model: nn.Module, program: Program, dsl: DSL, train: AlignData, test: AlignData, *,
-          n_pairs: int = 256, seed: int = 0, baselines: bool = True, das: bool = False) -> dict:
+def align(
+    model: nn.Module,
+    program: Program,
+    dsl: DSL,
+    train: AlignData,
+    test: AlignData,
+    *,
+    n_pairs: int = 256,
+    seed: int = 0,
+    baselines: bool = True,
+    das: bool = False,
+) -> dict:
     """The alignment of ``program`` (a program of ``dsl``) with ``model``: probes fitted on ``train``
     and scored on ``test``, interchange pairs drawn from ``test``. ``baselines`` False skips the
     random-subspace and untrained-network IIAs (None then); ``das`` adds ``iia_das``, the IIA of a DAS
@@ -479,32 +510,41 @@ def align(model: nn.Module, program: Program, dsl: DSL, train: AlignData, test: 
             das_iia = interchange_iia(model, site, learned, pairs, test, te_acts[site])
         if baselines and k:
             d = best["basis"].shape[1]
-            draws = [interchange_iia(model, site, random_directions(d, k, rng), pairs, test, te_acts[site])
-                     for _ in range(N_RANDOM)]
+            draws = [
+                interchange_iia(model, site, random_directions(d, k, rng), pairs, test, te_acts[site])
+                for _ in range(N_RANDOM)
+            ]
             draws = [v for v in draws if v is not None]
             random_iia = float(np.mean(draws)) if draws else None
             u_tr = site_activations(untrained, train, [site])[site]
             u_te = site_activations(untrained, test, [site])[site]
             u_row = probe_row(untrained, site, var, train, test, u_tr, u_te, s)
             untrained_iia = interchange_iia(untrained, site, u_row["basis"], pairs, test, u_te)
-        rows_out.append({
-            "expression": str(var.expression),
-            "type": var.expression.type.name,
-            "per_position": var.per_position,
-            "bits": prior.program_bits(var.expression),
-            "site": best["site"],
-            "probe_accuracy": best["probe_accuracy"],
-            "control_accuracy": best["control_accuracy"],
-            "selectivity": best["selectivity"],
-            "dimension": k,
-            "iia": best["iia"],
-            "iia_das": das_iia,
-            "iia_random": random_iia,
-            "iia_untrained": untrained_iia,
-            "pairs": int(pairs.changed.sum()),
-            "by_site": [{key: r[key] for key in ("site", "probe_accuracy", "control_accuracy", "selectivity",
-                                                 "iia")} for r in rows],
-        })
+        rows_out.append(
+            {
+                "expression": str(var.expression),
+                "type": var.expression.type.name,
+                "per_position": var.per_position,
+                "bits": prior.program_bits(var.expression),
+                "site": best["site"],
+                "probe_accuracy": best["probe_accuracy"],
+                "control_accuracy": best["control_accuracy"],
+                "selectivity": best["selectivity"],
+                "dimension": k,
+                "iia": best["iia"],
+                "iia_das": das_iia,
+                "iia_random": random_iia,
+                "iia_untrained": untrained_iia,
+                "pairs": int(pairs.changed.sum()),
+                "by_site": [
+                    {
+                        key: r[key]
+                        for key in ("site", "probe_accuracy", "control_accuracy", "selectivity", "iia")
+                    }
+                    for r in rows
+                ],
+            }
+        )
     return {
         "program": str(program),
         "bits": prior.program_bits(program),

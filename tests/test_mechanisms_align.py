@@ -34,8 +34,17 @@ def planted_induction() -> Transformer:
     whose PREV equals the query's token (the most recent one by a small recency bias; never key 0,
     whose PREV is its own token) and copies that key's token into OUT, which the unembedding reads."""
     d_head = L
-    cfg = TransformerConfig(d_vocab=V, d_vocab_out=V, n_ctx=L, d_model=3 * V + L, n_layers=2, n_heads=1,
-                            d_head=d_head, attn_only=True, use_bias=True)
+    cfg = TransformerConfig(
+        d_vocab=V,
+        d_vocab_out=V,
+        n_ctx=L,
+        d_model=3 * V + L,
+        n_layers=2,
+        n_heads=1,
+        d_head=d_head,
+        attn_only=True,
+        use_bias=True,
+    )
     model = Transformer(cfg, torch.Generator().manual_seed(0))
     with torch.no_grad():
         for p in model.parameters():
@@ -81,8 +90,9 @@ def test_the_planted_network_computes_the_program():
 
 @pytest.fixture(scope="module")
 def planted_result():
-    return align(planted_induction(), PROGRAM, DSL, induction_data(120, 1), induction_data(120, 2),
-                 n_pairs=200, seed=0)
+    return align(
+        planted_induction(), PROGRAM, DSL, induction_data(120, 1), induction_data(120, 2), n_pairs=200, seed=0
+    )
 
 
 def test_alignment_finds_the_planted_sites(planted_result):
@@ -132,8 +142,16 @@ def test_das_learns_the_planted_output_subspace():
     var = program_variables(PROGRAM, DSL, train, test)[-1]  # the program's output
     site = "blocks.1.hook_resid_post"
     acts = {name: site_activations(model, d, [site])[site] for name, d in (("train", train), ("test", test))}
-    basis = das_basis(model, site, 8, make_pairs(PROGRAM, DSL, model, var, train, 100, seed=1), train,
-                      acts["train"], seed=0, steps=60)
+    basis = das_basis(
+        model,
+        site,
+        8,
+        make_pairs(PROGRAM, DSL, model, var, train, 100, seed=1),
+        train,
+        acts["train"],
+        seed=0,
+        steps=60,
+    )
     assert basis.shape == (8, acts["test"].shape[-1])
     assert np.allclose(basis @ basis.T, np.eye(8), atol=1e-6)
     pairs = make_pairs(PROGRAM, DSL, model, var, test, 100, seed=2)
