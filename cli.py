@@ -145,6 +145,10 @@ def run(
         False, "--dry-run", help="Show the cells to run and to skip, their estimated CPU time; run none."
     ),
     device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
+    align: bool = typer.Option(
+        False, "--align", help="Also align each network with the task's programs (dlps align), in metrics; "
+        "these are other cells than the same ones run without it."
+    ),
 ) -> None:
     """Run a task × method × size × seed grid into the store; finished cells are skipped."""
     from compare.methods import Budgets
@@ -160,7 +164,7 @@ def run(
         typer.echo("\n".join(lines))
         return
     try:
-        planned = prepare_run(grid, budgets, store, jobs, scheduler, artefacts, yes, device)
+        planned = prepare_run(grid, budgets, store, jobs, scheduler, artefacts, yes, device, align=align)
     except ValueError as exc:  # SpecError, StoreError, ExecutorError, an unusable artefacts folder
         fail(str(exc))
     for note in planned.notes:

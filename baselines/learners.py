@@ -250,19 +250,21 @@ class NeuralLearner(Learner):
         mask=None,
         eval_sets: dict | None = None,
         progress: Callable[[int, dict], None] | None = None,
+        tick: Callable[[int], None] | None = None,
     ):
         """Train on ``X`` (n, k) token ids and ``y`` (n,) or (n, L) labels, scored where ``mask``
         (default: where ``y != -1``).
 
         ``progress(step, metrics)``, if given, is called after each evaluation with the latest
-        value of every history entry (for progress reports; it cannot change training).
+        value of every history entry, and ``tick(steps_done)`` after each optimizer step (for
+        progress reports; neither can change training).
         """
 
         def report(step: int, results: list[Result]) -> None:
             progress(step, {key: values[-1] for key, values in results[0].history.items()})
 
         pair = (X, apply_mask(y, mask))
-        train_group([self], [pair], eval_sets, SingleEngine, None if progress is None else report)
+        train_group([self], [pair], eval_sets, SingleEngine, None if progress is None else report, tick)
         return self
 
     def predict(self, X) -> np.ndarray:
@@ -297,6 +299,7 @@ def train_group(
     eval_sets: dict | None,
     make_engine: Callable[[list[nn.Module]], Engine],
     on_eval: Callable[[int, list[Result]], None] | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> None:
     """Fit ``learners[i]`` on ``pairs[i]`` in one training run over ``make_engine(models)``.
 
@@ -325,6 +328,7 @@ def train_group(
         vals if any(v is not None for v in vals) else None,
         evals,
         on_eval,
+        on_step,
     )
     seconds = (time.perf_counter() - start) / len(learners)
     for learner, model, result in zip(learners, models, results, strict=True):

@@ -232,12 +232,14 @@ def train_models(
     vals: list[Data | None] | None = None,
     eval_sets: dict[str, Data] | None = None,
     on_eval: Callable[[int, list[Result]], None] | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> list[Result]:
     """Train the engine's ``M`` models, model ``m`` on ``datas[m]`` drawing batches from ``generators[m]``.
 
     ``vals[m]`` is model m's validation part (carved from its training data by the caller) and is
     what ``early_stopping="validation"`` watches; ``eval_sets`` are shared by all models and only
-    logged; ``on_eval(step, results)`` is called after each evaluation (progress reports). A model
+    logged; ``on_eval(step, results)`` is called after each evaluation and ``on_step(steps_done)``
+    after each optimizer step (progress reports; neither can change training). A model
     that stops keeps its parameters of that step (``Result.final_state``), while
     the others train on.
     """
@@ -286,6 +288,8 @@ def train_models(
         opt.step()
         if sched is not None:
             sched.step()
+        if on_step is not None:
+            on_step(step + 1)
     for m in range(M):
         if active[m]:
             results[m].stopped_step, results[m].final_state = step, engine.state(m)

@@ -31,6 +31,7 @@ class CellOptions:
 
     threads: int = 1
     artefacts: str | None = None
+    device: str | None = None  # networks train here (None: each spec's own device, "auto" by default)
 
 
 def _failed(exc: BaseException) -> CellResult:
@@ -45,6 +46,8 @@ def _build(cell: Cell, task: Any, options: CellOptions) -> Any:
     from mechanisms.report import summary_uses_checkpoints
 
     learner = build(cell.method_spec, task, cell.seed)
+    if learner.has_model and options.device is not None:  # where, not what: the cell's key stays
+        learner.set_params(device=options.device)
     if learner.has_model and (options.artefacts or summary_uses_checkpoints(task)):
         from baselines.checkpoints import checkpoint_settings
 
@@ -74,9 +77,22 @@ def _result(
         result.steps_fit = summary["first_step"].get("train")
         result.steps_generalize = summary["first_step"].get("test")
         result.extra |= {"stopped_step": summary["steps"], "history": learner.history_}
+    _simplicity(cell, train, learner, result)
     if learner.has_model:
         _network_extras(cell, task, train, learner, result, options)
     return result
+
+
+def _simplicity(cell: Cell, train: Any, learner: Any, result: CellResult) -> None:
+    """``metrics["simplicity"]`` (:mod:`mechanisms.simplicity`: a network's LLC, dead units, weight norm
+    and effective ranks; the synthesizer's bits and programs within 2 bits); its time is a diagnostic."""
+    from mechanisms.simplicity import cell_simplicity
+
+    start = time.perf_counter()
+    simple = cell_simplicity(learner, train, seed=cell.seed)
+    if simple is not None:
+        result.metrics["simplicity"] = simple
+        result.extra["simplicity_seconds"] = round(time.perf_counter() - start, 3)
 
 
 def _network_extras(cell: Cell, task: Any, train: Any, learner: Any, result: CellResult,
@@ -90,9 +106,41 @@ def _network_extras(cell: Cell, task: Any, train: Any, learner: Any, result: Cel
     if mechanism is not None:  # its time goes with the diagnostics: tables stay deterministic
         result.metrics["mechanism"] = mechanism
         result.extra["mechanism_seconds"] = round(time.perf_counter() - start, 3)
+    if aligns(cell):
+        _alignment(cell, task, train, learner, result)
     if options.artefacts:
         meta = {"task": cell.task, "method": cell.method_spec, "n": cell.n, "seed": cell.seed}
         result.artefacts = save_learner(learner, Path(options.artefacts) / cell.key, meta)
+
+
+def aligns(cell: Cell) -> bool:
+    """Whether the cell aligns its network with the task's programs (``dlps run --align``)."""
+    from compare.grid import ALIGN_STAMP
+
+    return ALIGN_STAMP in cell.fingerprint.split(";")
+
+
+def _alignment(cell: Cell, task: Any, train: Any, learner: Any, result: CellResult) -> None:
+    """``metrics["alignment"]`` (:func:`mechanisms.align_run.grid_alignment`; ``error`` where this
+    network or task cannot be aligned), and "k of m subexpressions aligned" added to the mechanism
+    column's text; its time is a diagnostic."""
+    from mechanisms.align import ALIGNED_IIA
+    from mechanisms.align_run import GRID_SYNTH_SECONDS, alignment_report, grid_alignment
+
+    start = time.perf_counter()
+    try:
+        report = alignment_report(learner, task, train, seed=cell.seed, synth_seconds=GRID_SYNTH_SECONDS)
+    except ValueError as exc:  # no program found, a network without sites: said, the cell still counts
+        result.metrics["alignment"] = {"error": str(exc)}
+        return
+    summary = grid_alignment(report)
+    result.metrics["alignment"] = summary
+    result.extra["alignment_seconds"] = round(time.perf_counter() - start, 3)
+    text = f"{summary['aligned']} of {summary['of']} subexpressions aligned (IIA ≥ {ALIGNED_IIA})"
+    mechanism = result.metrics.get("mechanism") or {}
+    mechanism = mechanism | {"text": f"{mechanism['text']}; {text}" if mechanism.get("text") else text,
+                             "aligned": summary["aligned"], "subexpressions": summary["of"]}
+    result.metrics["mechanism"] = mechanism
 
 
 def run_cell(cell: Cell, options: CellOptions = CellOptions()) -> CellResult:
@@ -159,9 +207,15 @@ def run_job(cells: Sequence[Cell], batched: bool, options: CellOptions) -> list[
     import torch
 
     torch.set_num_threads(options.threads)
+    start = time.thread_time()  # this thread's CPU time: what the cost model (compare/cost.py) estimates
     if batched and len(cells) > 1:
-        return _recording_warnings(lambda: run_batch(cells, options))
-    return [result for cell in cells for result in _recording_warnings(partial(_one, cell, options))]
+        results = _recording_warnings(lambda: run_batch(cells, options))
+    else:
+        results = [result for cell in cells for result in _recording_warnings(partial(_one, cell, options))]
+    share = round((time.thread_time() - start) / max(len(results), 1), 4)
+    for result in results:
+        result.extra["cpu_seconds"] = share
+    return results
 
 
 def _one(cell: Cell, options: CellOptions) -> list[CellResult]:

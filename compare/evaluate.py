@@ -33,19 +33,24 @@ def score(learner: Any, split: Split) -> float:
 
 
 def fit_and_score(learner: Any, train: Split, evals: dict[str, Split], fitted: bool = False,
-                  seconds: float = 0.0, log: tuple[str, ...] | None = None) -> Evaluation:
+                  seconds: float = 0.0, log: tuple[str, ...] | None = None,
+                  progress: Any = None) -> Evaluation:
     """Fit ``learner`` on ``train`` (unless ``fitted``: then ``seconds`` is its fit time) and score it
     on ``train`` and each of ``evals``.
 
     The learner sees the evals named in ``log`` (default: all) only to log them while it trains (a
     network's history, which tells when it generalized); nothing is chosen by them. A part the
     learner cannot read (an MLP on longer rows) gets accuracy None and its reason, and the rest
-    still counts.
+    still counts. ``progress`` (a :class:`compare.progress.FitProgress`) shows a network's training.
     """
     if not fitted:
         logged = {k: v for k, v in evals.items() if log is None or k in log}
         start = time.perf_counter()
-        learner.fit(train.X, train.y, mask=train.mask, eval_sets=logged)
+        if progress is not None and getattr(learner, "has_model", False):
+            with progress.training(learner.steps) as callbacks:
+                learner.fit(train.X, train.y, mask=train.mask, eval_sets=logged, **callbacks)
+        else:
+            learner.fit(train.X, train.y, mask=train.mask, eval_sets=logged)
         seconds = time.perf_counter() - start
     result = Evaluation(accuracy={}, seconds=round(seconds, 4), summary=learner.fitted_summary())
     for name, split in {"train": train, **evals}.items():
@@ -62,13 +67,13 @@ def evaluation_splits(task: Any) -> dict[str, Split]:
 
 
 def single_run(learner: Any, train: Split, evals: dict[str, Split], source: dict[str, Any],
-               method_spec: str, seed: int) -> dict[str, Any]:
+               method_spec: str, seed: int, progress: Any = None) -> dict[str, Any]:
     """Fit and score one learner; the result in the JSON schema shared by ``dlps train`` and
     ``dlps synth``: ``task``/``examples``/``test_file`` (where the data came from), ``method`` (the
     canonical spec), ``n``, ``seed``, ``accuracy`` (part → accuracy or null), ``seconds``, ``learner``
     (what it learned: the program and its bits, or steps to 99%), and ``errors`` where a part could
     not be scored."""
-    result = fit_and_score(learner, train, evals)
+    result = fit_and_score(learner, train, evals, progress=progress)
     out = {"task": None, "examples": None, "test_file": None} | source
     out |= {"method": method_spec, "n": len(train), "seed": seed, "accuracy": result.accuracy,
             "seconds": result.seconds, "learner": result.summary}
@@ -98,7 +103,8 @@ def examples_data(train_file: str, test_file: str | None, pad: bool) -> tuple[di
 
 
 def mechanisms_run(spec: str | None, method: str, n: int | None, seed: int, steps: int | None,
-                   from_dir: str | None, save: str | None, plots: str | None) -> dict[str, Any]:
+                   from_dir: str | None, save: str | None, plots: str | None,
+                   device: str | None = None, progress: Any = None) -> dict[str, Any]:
     """What ``dlps mechanisms`` runs: train ``method`` on ``n`` examples of task ``spec`` keeping the
     default checkpoints (or load the network saved in ``from_dir``, whose task, n and seed are then
     used), score it, analyse what it computes (:func:`mechanisms.report.analyse`), and write its
@@ -126,18 +132,24 @@ def mechanisms_run(spec: str | None, method: str, n: int | None, seed: int, step
     train, evals = task.train_split(n, seed), evaluation_splits(task)
     if from_dir is None:
         overrides = {"random_state": seed} | ({} if steps is None else {"steps": steps})
+        overrides |= {} if device is None else {"device": device}  # training only: analyses run on the CPU
         learner = make_learner(method, train, **overrides)
         if not learner.has_model:
             raise ValueError(f"mechanisms need a network (transformer, mlp, lstm), not {method!r}")
         check_covered(learner, task)  # before any training
         learner.set_params(**checkpoint_settings(learner.steps))
         method_spec = canonical_spec(method, train, **overrides)
-        evaluation = fit_and_score(learner, train, evals, log=("test",))
+        evaluation = fit_and_score(learner, train, evals, log=("test",), progress=progress)
+        learner.model_.cpu()
         if save is not None:
             save_learner(learner, save, meta={"task": task.spec, "method": method_spec, "n": n, "seed": seed})
     else:
         evaluation = fit_and_score(learner, train, evals, fitted=True, seconds=learner.fit_seconds_)
-    report = analyse(learner, task, train, seed=seed)
+    if progress is None:
+        report = analyse(learner, task, train, seed=seed)
+    else:
+        with progress.phase("analysing"):
+            report = analyse(learner, task, train, seed=seed)
     out = {"task": task.spec, "method": method_spec, "n": n, "seed": seed, "accuracy": evaluation.accuracy,
            "seconds": evaluation.seconds, **report}
     if plots is not None:

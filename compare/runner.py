@@ -30,6 +30,8 @@ class RunSummary:
     lost: int = 0
     lost_reason: str | None = None
     elsewhere: int = 0
+    estimated: float = 0.0  # CPU seconds the cost model gave the cells this run took on
+    cpu: float = 0.0  # CPU seconds the workers spent on the cells that came back
 
     def line(self) -> str:
         text = (f"{self.total} cells: {self.skipped} already in the store, {self.ran} run, "
@@ -38,6 +40,10 @@ class RunSummary:
             text += f", {self.elsewhere} left to another run on this store (it is running them)"
         if self.lost:
             text += f", {self.lost} lost ({self.lost_reason}); run again to retry them"
+        if max(self.estimated, self.cpu) >= 1.0:  # a run of under a second needs no forecast
+            from compare.cost import duration
+
+            text += f"; CPU time: estimated {duration(self.estimated)}, actual {duration(self.cpu)}"
         return text
 
 
@@ -82,6 +88,10 @@ def run_grid(
     mine = [cell for cell in pending if cell.key in claimed]
     summary = RunSummary(total=len(cells), skipped=len(cells) - len(pending),
                          elsewhere=len(pending) - len(mine))
+    if mine:
+        from compare.cost import estimate
+
+        summary.estimated = estimate(mine, batch).total
     progress = progress or GridProgress(len(cells), summary.skipped + summary.elsewhere)
     try:
         with progress:
@@ -95,6 +105,7 @@ def run_grid(
                 store.put_many(list(zip(job.cells, outcome, strict=True)), owner=owner)
                 for result in outcome:
                     summary.ran += 1
+                    summary.cpu += result.extra.get("cpu_seconds", 0.0)
                     summary.failed += result.status != "ok"
                     progress.advance(failed=result.status != "ok")
     finally:
@@ -142,17 +153,20 @@ class GridRun:
 
 
 def prepare_run(grid: dict[str, Any], budgets: Budgets, store: str, jobs: int | None, scheduler: str | None,
-                artefacts: str | None, yes: bool = False) -> GridRun:
+                artefacts: str | None, yes: bool = False, device: str | None = None,
+                align: bool = False) -> GridRun:
     """Build and check everything ``dlps run`` needs before any cell runs: the grid (``grid``: the
     keyword arguments of :func:`compare.grid.grid_parts`), budgets and parameter ranges, the artefacts
     folder, a writable store, then the executor; a grid of more than ``CONFIRM_CELLS`` cells runs only
-    with ``yes``. ValueError (one line) for the first problem."""
+    with ``yes``. ``align``: network cells also align with the task's programs (other cells than
+    without it, see :func:`compare.grid.build_cells`). ValueError (one line) for the first problem."""
     from compare.cells import CellOptions
     from compare.executors import make_executor
     from compare.grid import CONFIRM_CELLS, build_cells, grid_parts
 
+    device = check_device_option(device)
     parts = grid_parts(**grid)
-    cells, notes = build_cells(parts, budgets, skip_unfit=grid.get("preset_name") is not None)
+    cells, notes = build_cells(parts, budgets, skip_unfit=grid.get("preset_name") is not None, align=align)
     if len(cells) > CONFIRM_CELLS and not yes:
         raise ValueError(f"the grid has {len(cells):,} cells (more than {CONFIRM_CELLS:,}); pass --yes to "
                          "run them all, or narrow --tasks, --methods, --sizes or --seeds")
@@ -160,7 +174,7 @@ def prepare_run(grid: dict[str, Any], budgets: Budgets, store: str, jobs: int | 
         artefacts = str(writable_folder(artefacts, "artefacts"))
     workers = jobs if jobs is not None else len(os.sched_getaffinity(0))
     # The executor is checked before the store is opened, so a bad grid never creates a store.
-    executor = make_executor(workers, scheduler, CellOptions(artefacts=artefacts))
+    executor = make_executor(workers, scheduler, CellOptions(artefacts=artefacts, device=device))
     try:
         results = Store(store)
     except BaseException:
@@ -173,3 +187,77 @@ def prepare_run(grid: dict[str, Any], budgets: Budgets, store: str, jobs: int | 
         results.close()
         raise
     return GridRun(cells, notes, results, executor)
+
+
+@dataclass
+class DryRun:
+    """What ``dlps run --dry-run`` shows: the cells to run and to skip, and the estimated CPU time
+    per task × method and in all (:mod:`compare.cost`)."""
+
+    total: int
+    pending: list[Cell]
+    notes: list[str]
+    workers: int
+    store: str
+
+    def lines(self) -> list[str]:
+        from compare.cost import duration, estimate
+
+        skipped = self.total - len(self.pending)
+        out = [f"{self.total} cells: {skipped} already in the store ({self.store}), "
+               f"{len(self.pending)} to run"]
+        if not self.pending:
+            return out
+        est = estimate(self.pending)
+        by_task: dict[str, list[tuple[str, float]]] = {}
+        for (task, method), seconds in sorted(est.seconds.items()):
+            by_task.setdefault(task, []).append((method, seconds))
+        width = max(len(method) for task, method in est.seconds)
+        for task, methods in by_task.items():
+            out.append(task)
+            for method, seconds in methods:
+                cells = est.cells[(task, method)]
+                out.append(f"  {method:<{width}}  {cells:>6} cells  {duration(seconds):>9} of CPU")
+        out.append(f"total: {len(self.pending)} cells to run, about {duration(est.total)} of CPU; about "
+                   f"{duration(est.wall(self.workers))} on {self.workers} worker{'s' * (self.workers > 1)}")
+        return out
+
+
+def plan_run(grid: dict[str, Any], budgets: Budgets, store: str, jobs: int | None,
+             retry_failed: bool = False) -> DryRun:
+    """The grid ``dlps run`` would run, checked as for a real run, without running, claiming or
+    creating anything: a store that does not exist yet means every cell is to run."""
+    from compare.grid import build_cells, grid_parts
+
+    cells, notes = build_cells(grid_parts(**grid), budgets, skip_unfit=grid.get("preset_name") is not None)
+    finished: set[str] = set()
+    if Path(store).exists():
+        with Store(store, create=False) as results:
+            finished = results.finished_keys(include_failed=not retry_failed)
+    workers = jobs if jobs is not None else len(os.sched_getaffinity(0))
+    return DryRun(len(cells), [c for c in cells if c.key not in finished], notes, workers, store)
+
+
+DEVICES = ("cpu", "cuda", "cuda:N", "auto")
+
+
+def check_device_option(device: str | None) -> str | None:
+    """``--device`` checked where it is given: a device this machine has (``cuda`` only with a CUDA
+    GPU, ``auto`` for CUDA when present), or None (each spec's own, ``auto`` by default).
+    ValueError, one line, otherwise."""
+    if device is None:
+        return None
+    import torch
+
+    from baselines.learners import check_device, resolve_device
+
+    try:
+        kind = resolve_device(device).type
+    except (RuntimeError, ValueError):
+        kind = None
+    if kind not in ("cpu", "cuda"):
+        raise ValueError(f"unknown --device {device!r}; accepted: {', '.join(DEVICES)}")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: no CUDA device is available on this machine; use --device cpu")
+    check_device(device)  # a GPU index this machine lacks
+    return device

@@ -1,0 +1,219 @@
+"""What a grid will cost before it runs: CPU seconds per cell from a per-step cost model.
+
+A network cell's cost is what its training loop does, step by step, in the stacks the runner will
+form (:func:`compare.runner.make_jobs`, :func:`baselines.batched.plan_stacks`):
+
+    step(stack of M models, r rows each) = c_op · ops + c_param · M · params + c_flop · M · r · 3 · flops
+
+``ops`` counts the model's per-step units of op dispatch (one per layer, and per position for a
+recurrence), ``params`` its weights (each product and AdamW pass reads every model's weights),
+``flops`` its multiply-adds per row forward (backward is about twice that). Each evaluation runs
+every model on its training rows and the test split (``c_eval`` per forward flop), and each
+network cell then computes its mechanism summary. The synthesizer's cost depends on the program it
+finds, which no formula knows up front, so it is a per-cell figure by data shape measured on the
+quick preset's tasks; classic learners cost ``a + b · n`` per cell.
+
+The constants (:data:`compare.settings.COST_MODEL`) were measured on this project's 2-core machine
+by ``python benchmarks/cost_model.py``, which re-measures them; all figures are CPU seconds of one
+worker with one torch thread.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from compare.grid import Cell
+
+#: Parameters looked up (embeddings, position tables, relative biases), not multiplied: no flops.
+LOOKUP_PARAMS = ("W_E", "W_pos", "W_rel")
+
+
+@dataclass(frozen=True)
+class NetworkShape:
+    """What the cost of training one network depends on (see the module docstring)."""
+
+    key: str  # "<data shape>/<method>": which constants apply
+    ops: float
+    params: int
+    flops: float  # multiply-adds x 2 per row, forward
+    batch_size: int | None
+    steps: int
+    evals: int
+
+
+@dataclass
+class Estimate:
+    """Estimated CPU seconds per (task, method label) and per job (the runner's unit of work)."""
+
+    seconds: dict[tuple[str, str], float] = field(default_factory=dict)
+    cells: dict[tuple[str, str], int] = field(default_factory=dict)
+    jobs: list[float] = field(default_factory=list)
+
+    @property
+    def total(self) -> float:
+        return sum(self.seconds.values())
+
+    def wall(self, workers: int) -> float:
+        """Wall seconds on ``workers`` processes: the work shared out, but never less than the
+        longest job (jobs are not split between workers), plus each worker's start-up."""
+        if not self.jobs:
+            return 0.0
+        return max(self.total / max(workers, 1), max(self.jobs)) + _constants()["worker_start"]
+
+
+def _constants() -> dict[str, Any]:
+    from compare.settings import COST_MODEL
+
+    return COST_MODEL
+
+
+def _network_constants(key: str) -> dict[str, float]:
+    table = _constants()["network"]
+    if key in table:
+        return table[key]
+    method = key.split("/")[1]
+    same_method = [k for k in table if k.endswith("/" + method)]
+    return table[same_method[0]] if same_method else table["fixed/transformer"]
+
+
+@cache
+def network_shape(task_spec: str, method_spec: str) -> NetworkShape:
+    """The cost-relevant shape of the network a cell of ``method_spec`` on ``task_spec`` trains."""
+    import torch
+
+    from baselines.training import eval_schedule
+    from compare.methods import build
+    from compare.settings import data_shape
+    from tasks import parse_task
+
+    task = parse_task(task_spec)
+    split = task.test_split()
+    learner = build(method_spec, task, 0)
+    learner.d_vocab_ = learner.d_vocab if learner.d_vocab is not None else split.d_vocab
+    learner.n_classes_ = learner.n_classes if learner.n_classes is not None else split.n_classes
+    learner.per_position_ = split.per_position
+    learner.n_features_in_ = split.X.shape[1]
+    cfg = learner._model_config(split.X.shape[1], [])
+    model = learner._make_model(cfg, torch.Generator().manual_seed(0))
+    method = learner.method_name
+    width = split.X.shape[1]
+    tokens = 1 if method == "mlp" else width + (0 if split.per_position else 1)
+    readouts = tokens if split.per_position else 1
+    flops = 0.0
+    for name, p in model.named_parameters():
+        leaf = name.rpartition(".")[2]
+        if p.dim() < 2 or leaf in LOOKUP_PARAMS:
+            continue
+        flops += 2 * p.numel() * (readouts if leaf == "W_U" else tokens)
+    layers = getattr(cfg, "n_layers", 1)
+    if method == "transformer":  # scores and weighted values: tokens² per head dimension, per layer
+        flops += 4 * tokens * tokens * cfg.n_heads * cfg.d_head * layers
+    ops = 1 + layers * (tokens if method == "lstm" else 1)
+    params = sum(p.numel() for p in model.parameters())
+    evals = len(eval_schedule(learner.steps, learner.eval_points))
+    return NetworkShape(
+        f"{data_shape(split)}/{method}", ops, params, flops, learner.batch_size, learner.steps, evals
+    )
+
+
+def step_seconds(shape: NetworkShape, models: int, rows: int) -> float:
+    """CPU seconds of one training step of a stack of ``models`` models with ``rows`` rows each."""
+    c = _network_constants(shape.key)
+    work = c["param"] * models * shape.params + c["flop"] * models * rows * 3 * shape.flops
+    return c["op"] * shape.ops + work
+
+
+def network_job_seconds(cells: Sequence[Cell], test_rows: int, mechanism: float) -> float:
+    """CPU seconds of one batched job: its stacks' training and evaluations, scoring and the
+    mechanism summary of every cell."""
+    from baselines.batched import plan_stacks
+
+    shape = network_shape(cells[0].task, cells[0].method_spec)
+    c = _network_constants(shape.key)
+    sizes = [cell.n for cell in cells]
+    total = 0.0
+    for stack in plan_stacks(sizes, shape.batch_size):
+        n_max = max(sizes[i] for i in stack)
+        rows = min(n_max, shape.batch_size) if shape.batch_size else n_max
+        total += shape.steps * step_seconds(shape, len(stack), rows)
+        total += shape.evals * len(stack) * (n_max + test_rows) * shape.flops * c["eval"]
+    scoring = sum(cell.n + 2 * test_rows for cell in cells) * shape.flops * c["eval"]
+    return total + scoring + mechanism * len(cells)
+
+
+def _mechanism_seconds(task: Any, method: str, steps: int) -> float:
+    """Per network cell: the mechanism summary the grid stores (0 where none covers the pair); the
+    Fourier analysis runs on every checkpoint, over all p² pairs."""
+    from baselines.checkpoints import DEFAULT_CHECKPOINTS
+    from baselines.training import eval_schedule
+    from tasks import ModularTask
+
+    m = _constants()["mechanism"]
+    if isinstance(task, ModularTask):
+        if method not in ("transformer", "mlp"):
+            return 0.0
+        return m["fourier_checkpoint"] * len(eval_schedule(steps, DEFAULT_CHECKPOINTS)) * (task.p / 59) ** 2
+    return m["sequence"]
+
+
+def cell_seconds(cell: Cell, task: Any, method: str) -> float:
+    """CPU seconds of a cell that runs on its own (the synthesizer, classic learners)."""
+    from compare.settings import data_shape
+
+    c = _constants()
+    if method == "synth":
+        seconds = c["synth"][data_shape(task.test_split())]
+        limit = _param(cell.method_spec, "time_limit")
+        return min(seconds, float(limit)) if limit is not None else seconds
+    a, b = c["classic"].get(method, c["classic"]["lookup"])
+    return a + b * cell.n * task.test_split().X.shape[1]
+
+
+def _param(spec: str, name: str) -> Any:
+    from tasks.spec import split_spec
+
+    value = split_spec(spec)[1].get(name)
+    return None if value in (None, "none") else value
+
+
+def estimate(cells: Sequence[Cell], batch: bool = True) -> Estimate:
+    """The estimated CPU seconds of running ``cells``, grouped into jobs as the runner groups them."""
+    from compare.methods import learner_class
+    from compare.runner import make_jobs
+    from tasks import parse_task
+    from tasks.spec import split_spec
+
+    out = Estimate(seconds=defaultdict(float), cells=defaultdict(int))
+    job_start = _constants()["job"]
+    for job in make_jobs(cells, batch):
+        first = job.cells[0]
+        task = parse_task(first.task)
+        method = learner_class(split_spec(first.method_spec)[0]).method_name
+        if getattr(learner_class(method), "has_model", False):
+            test_rows = len(task.test_split())
+            steps = network_shape(first.task, first.method_spec).steps
+            seconds = network_job_seconds(job.cells, test_rows, _mechanism_seconds(task, method, steps))
+        else:
+            seconds = sum(cell_seconds(cell, task, method) for cell in job.cells)
+        seconds += job_start
+        out.jobs.append(seconds)
+        for cell in job.cells:
+            out.seconds[(cell.task, cell.method)] += seconds / len(job.cells)
+            out.cells[(cell.task, cell.method)] += 1
+    out.seconds, out.cells = dict(out.seconds), dict(out.cells)
+    return out
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` for a person: 0.4 s, 12 s, 3.5 min, 2.1 h."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"

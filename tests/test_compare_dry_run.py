@@ -1,0 +1,152 @@
+"""``dlps run --dry-run`` and the cost model behind it; the estimate beside the actual after a run;
+``--device`` refused where this machine lacks it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+import cli
+from compare.cost import Estimate, duration, estimate, network_shape, step_seconds
+from compare.grid import GridPart, build_cells
+from compare.runner import RunSummary, make_jobs
+
+runner = CliRunner()
+
+GRID = ["--tasks", "modular:p=7", "--methods", "lookup;transformer:steps=20,d_model=16,d_mlp=32",
+        "--sizes", "4,8", "--seeds", "0..1"]
+
+
+def invoke(*args: str):
+    return runner.invoke(cli.app, list(args))
+
+
+def test_dry_run_lists_cells_and_estimates_and_writes_nothing(tmp_path):
+    store = tmp_path / "r.sqlite"
+    result = invoke("run", *GRID, "--store", str(store), "--dry-run", "--jobs", "2")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == f"8 cells: 0 already in the store ({store}), 8 to run"
+    assert lines[1] == "modular:op=x+y,p=7,test_fraction=0.5"
+    rows = [line.split() for line in lines[2:4]]
+    assert [row[0].split(":")[0] for row in rows] == ["lookup", "transformer"]
+    assert all(row[1:3] == ["4", "cells"] and row[-2:] == ["of", "CPU"] for row in rows)
+    assert lines[-1].startswith("total: 8 cells to run, about ") and lines[-1].endswith("on 2 workers")
+    assert not store.exists()  # a dry run creates no store
+
+
+def test_dry_run_skips_what_the_store_holds(tmp_path):
+    store = tmp_path / "r.sqlite"
+    lookup_only = ["--tasks", "modular:p=7", "--methods", "lookup", "--sizes", "4,8", "--seeds", "0..1"]
+    assert invoke("run", *lookup_only, "--store", str(store), "--jobs", "1").exit_code == 0
+    result = invoke("run", *GRID, "--store", str(store), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0].startswith("8 cells: 4 already in the store")
+    assert [line.split()[0].split(":")[0] for line in result.output.splitlines()[2:-1]] == ["transformer"]
+    done = invoke("run", *lookup_only, "--store", str(store), "--dry-run")
+    assert done.output == f"4 cells: 4 already in the store ({store}), 0 to run\n"
+
+
+def test_dry_run_refuses_a_bad_grid_in_one_line(tmp_path):
+    result = invoke("run", "--tasks", "modular:p=7", "--methods", "nosuch", "--sizes", "4", "--dry-run",
+                    "--store", str(tmp_path / "r.sqlite"))
+    assert result.exit_code == 2 and result.output.count("\n") == 1 and "unknown method" in result.output
+
+
+def test_dry_run_of_the_presets():
+    quick = invoke("run", "--preset", "quick", "--dry-run", "--store", "/nonexistent/dir/r.sqlite")
+    assert quick.exit_code == 0, quick.output
+    lines = quick.output.splitlines()
+    for family in ("modular", "brackets", "induction"):
+        at = next(i for i, line in enumerate(lines) if line.startswith(family + ":"))
+        methods = {line.split()[0].split(":")[0] for line in lines[at + 1 : at + 4]}
+        assert methods >= {"synth", "lookup"} and methods & {"transformer", "lstm", "mlp"}
+
+
+def cells(method: str, sizes=(4, 8), seeds=(0, 1), task: str = "modular:p=7"):
+    return build_cells([GridPart((task,), (method,), tuple(sizes), tuple(seeds))])[0]
+
+
+def test_estimate_follows_the_runners_jobs():
+    grid = cells("transformer:steps=50,d_model=16,d_mlp=32") + cells("lookup")
+    est = estimate(grid)
+    assert len(est.jobs) == len(make_jobs(grid))  # one batched network job, one job per lookup cell
+    assert sum(est.cells.values()) == len(grid)
+    assert est.total == pytest.approx(sum(est.jobs))
+    assert est.wall(1) >= est.total and est.wall(4) >= max(est.jobs)
+
+
+@settings(max_examples=15, deadline=None)
+@given(steps=st.integers(1, 5000), extra=st.integers(1, 5000), models=st.integers(1, 64),
+       rows=st.integers(1, 4096))
+def test_a_step_costs_more_with_more_work(steps, extra, models, rows):
+    shape = network_shape("modular:p=7", cells(f"transformer:steps={steps}")[0].method_spec)
+    one = step_seconds(shape, models, rows)
+    assert 0 < one < step_seconds(shape, models + 1, rows) and one < step_seconds(shape, models, rows + 1)
+    longer = network_shape("modular:p=7", cells(f"transformer:steps={steps + extra}")[0].method_spec)
+    assert estimate(cells(f"transformer:steps={steps + extra}")).total > estimate(
+        cells(f"transformer:steps={steps}")).total
+    assert longer.params == shape.params
+
+
+def test_bigger_models_and_sets_cost_more():
+    small, wide = cells("mlp:d_mlp=32"), cells("mlp:d_mlp=512")
+    assert estimate(wide).total > estimate(small).total
+    assert estimate(cells("mlp", sizes=(24,))).total > estimate(cells("mlp", sizes=(2,))).total
+    lstm = network_shape("brackets:max_len=8,n_test=10", cells("lstm", task="brackets:max_len=8,n_test=10")[0]
+                         .method_spec)
+    assert lstm.ops > 1  # a recurrence dispatches per position
+
+
+def test_summary_line_says_estimated_against_actual():
+    quick = RunSummary(total=3, skipped=0, ran=3, estimated=0.2, cpu=0.3)
+    assert quick.line() == "3 cells: 0 already in the store, 3 run, 0 failed"
+    slow = RunSummary(total=3, skipped=0, ran=3, estimated=75.0, cpu=150.0)
+    assert slow.line().endswith("; CPU time: estimated 75 s, actual 2.5 min")
+    assert [duration(s) for s in (0.44, 12.4, 210, 9000)] == ["0.4 s", "12 s", "3.5 min", "2.5 h"]
+    assert Estimate().wall(2) == 0.0
+
+
+def test_a_run_records_each_cells_cpu_time(tmp_path):
+    from compare.store import Store
+
+    store = tmp_path / "r.sqlite"
+    result = invoke("run", *GRID, "--store", str(store), "--jobs", "1")
+    assert result.exit_code == 0, result.output
+    with Store(str(store), create=False) as results:
+        rows = results.rows()
+    assert len(rows) == 8 and all(row.result.extra["cpu_seconds"] >= 0 for row in rows)
+    assert sum(row.result.extra["cpu_seconds"] for row in rows if "transformer" in row.cell.method) > 0
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+@pytest.mark.parametrize("command", [["run", *GRID, "--dry-run"], ["run", *GRID], ["train", "modular:p=7"],
+                                     ["mechanisms", "modular:p=7"]])
+def test_device_cuda_is_refused_without_a_gpu(command, tmp_path):
+    command = [c for c in command if c != "--dry-run"]
+    result = invoke(*command, "--device", "cuda", *(["--store", str(tmp_path / "r.sqlite")] if
+                                                      command[0] == "run" else []))
+    assert result.exit_code == 2
+    assert result.output == "Error: --device cuda: no CUDA device is available on this machine; use --device cpu\n"
+    assert not (tmp_path / "r.sqlite").exists()
+
+
+def test_device_names_are_checked(tmp_path):
+    result = invoke("train", "modular:p=7", "--device", "tpu")
+    assert result.exit_code == 2 and result.output == (
+        "Error: unknown --device 'tpu'; accepted: cpu, cuda, cuda:N, auto\n")
+
+
+def test_device_cpu_trains_there(tmp_path):
+    train = invoke("train", "modular:p=7", "--n", "20", "--steps", "5", "--device", "cpu", "--format", "json")
+    assert train.exit_code == 0, train.output
+    assert "device=cpu" in train.output
+    store = tmp_path / "r.sqlite"
+    run = invoke("run", *GRID, "--store", str(store), "--jobs", "1", "--device", "cpu")
+    assert run.exit_code == 0, run.output
+    # The device is where a cell runs, not what it computes: the same cells as without it.
+    again = invoke("run", *GRID, "--store", str(store), "--jobs", "1")
+    assert "8 cells: 8 already in the store, 0 run" in again.output
