@@ -143,6 +143,9 @@ class Enumerator:
         #: stops (``record`` turns False, ``edges_capped`` True) past ``max_edges`` candidates.
         self.edges: dict[int, list[np.ndarray]] = {}
         self.max_edges = max_edges
+        #: Posterior mode: materialize every consistent class's program in the result (a caller
+        #: that reads the consistent bank rows itself, like :mod:`synth.decompose`, turns it off).
+        self.materialize_consistent = True
         self.edges_capped = False
         self._n_edges = 0
         self.prims = list(prior.primitives)
@@ -445,6 +448,8 @@ class Enumerator:
                 prim, tuple(self.program_at(a, k) for a, k in zip(prim.args, kids, strict=True))
             )
             return SearchResult(program, self.prior.program_bits(program), True, train_accuracy=1.0, **common)
+        if self._consistent and not self.materialize_consistent:
+            return SearchResult(None, math.nan, True, train_accuracy=1.0, **common)
         consistent = [(self.program_at(t, row), row) for t, row in self._consistent]
         ranked = [(p, self.prior.program_bits(p), row) for p, row in consistent]
         ranked.sort(key=lambda pbr: (self.prior.program_qcost(pbr[0]), pbr[1]))

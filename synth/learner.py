@@ -60,6 +60,10 @@ class EnumerativeSynthesizer(LearnerInfo, BaseEstimator):
         never dearer than the full optimum; the last round's is consistent with all), found on
         fewer examples: smaller value rows, and more programs fall together. None: all at once.
         Budgets count all rounds together. Not used with ``posterior``.
+    decompose: for a yes/no label per sequence, search a conjunction ``both(P1, both(P2, ...))`` of
+        at most ``max_parts`` parts found apart (:mod:`synth.decompose`: every flag program true on
+        all positives, up to ``max_bits``, then a greedy cover of the negatives), instead of one
+        program; a conjunction of one part is the MAP program when it is cheapest.
     random_state: seed of the hash weights and the probe inputs (the MAP program does not depend
         on it).
     """
@@ -70,7 +74,7 @@ class EnumerativeSynthesizer(LearnerInfo, BaseEstimator):
     param_ranges: ClassVar[dict[str, Range]] = {
         "max_bits": NON_NEGATIVE, "max_candidates": AT_LEAST_1, "time_limit": POSITIVE,
         "max_bank_mb": POSITIVE, "posterior_bits": NON_NEGATIVE, "n_probe": NON_NEGATIVE,
-        "subset": AT_LEAST_1,
+        "subset": AT_LEAST_1, "max_parts": AT_LEAST_1,
     }  # fmt: skip
 
     def __init__(
@@ -86,6 +90,8 @@ class EnumerativeSynthesizer(LearnerInfo, BaseEstimator):
         posterior_bits: float = 4.0,
         n_probe: int = 32,
         subset: int | None = 32,
+        decompose: bool = False,
+        max_parts: int = 4,
         random_state: int | None = 0,
     ) -> None:
         self.dsl = dsl
@@ -98,6 +104,8 @@ class EnumerativeSynthesizer(LearnerInfo, BaseEstimator):
         self.posterior_bits = posterior_bits
         self.n_probe = n_probe
         self.subset = subset
+        self.decompose = decompose
+        self.max_parts = max_parts
         self.random_state = random_state
 
     def _budget(self) -> Budget:
@@ -192,8 +200,10 @@ class EnumerativeSynthesizer(LearnerInfo, BaseEstimator):
             env = dsl.env(X)
         budget = self._budget()
         budget.validate(prior, target.type)
-        rounds, used = 1, len(X)
-        if self.posterior or self.subset is None or self.subset >= len(X):
+        rounds, used, parts = 1, len(X), None
+        if self.decompose and not self.posterior and target.type.name == "flag" and target.mask is None:
+            result, parts = _search_conjunction(prior, env, target, budget, hash_seed, self.max_parts)
+        elif self.posterior or self.subset is None or self.subset >= len(X):
             result = Enumerator(
                 prior,
                 env,
@@ -221,6 +231,7 @@ class EnumerativeSynthesizer(LearnerInfo, BaseEstimator):
             "examples_searched": used,
             **({"class_mass": "every program" if result.masses_exact else "cheapest member"}
                if self.posterior else {}),
+            **({"parts": parts} if parts is not None else {}),
         }
         if self.posterior:
             # Each class votes with its prior mass: every program of the class within the bound.
@@ -260,6 +271,24 @@ def _data_prior(dsl: DSL, X: np.ndarray, weights: Mapping[str, float] | None) ->
     prims = dsl.data_primitives(X) if len(X) else dsl.primitives
     names = {p.name for p in prims}
     return Prior(prims, {k: w for k, w in (weights or {}).items() if k in names})
+
+
+def _search_conjunction(
+    prior: Prior, env, target: Target, budget: Budget, seed: int, max_parts: int
+) -> tuple[SearchResult, list[dict[str, Any]]]:
+    """The decomposed search (:mod:`synth.decompose`) as a search result, with its parts."""
+    from synth.decompose import search_conjunction
+
+    conj = search_conjunction(prior, env, target, budget, seed, max_parts)
+    acc = math.nan
+    if conj.program is not None:
+        acc = float(target.score(conj.program.evaluate(env)[None])[0])
+    result = SearchResult(
+        conj.program, conj.bits, conj.covered, "found" if conj.covered else conj.stop_reason,
+        conj.candidates, conj.kept, conj.seconds, conj.bits_reached, 1.0 if conj.covered else acc,
+    )
+    parts = [{"program": str(p), "bits": round(b, 4), "rejects": g} for p, b, g in conj.parts]
+    return result, parts
 
 
 def _search_subsets(
