@@ -16,8 +16,16 @@ from compare.runner import RunSummary, make_jobs
 
 runner = CliRunner()
 
-GRID = ["--tasks", "modular:p=7", "--methods", "lookup;transformer:steps=20,d_model=16,d_mlp=32",
-        "--sizes", "4,8", "--seeds", "0..1"]
+GRID = [
+    "--tasks",
+    "modular:p=7",
+    "--methods",
+    "lookup;transformer:steps=20,d_model=16,d_mlp=32",
+    "--sizes",
+    "4,8",
+    "--seeds",
+    "0..1",
+]
 
 
 def invoke(*args: str):
@@ -51,8 +59,18 @@ def test_dry_run_skips_what_the_store_holds(tmp_path):
 
 
 def test_dry_run_refuses_a_bad_grid_in_one_line(tmp_path):
-    result = invoke("run", "--tasks", "modular:p=7", "--methods", "nosuch", "--sizes", "4", "--dry-run",
-                    "--store", str(tmp_path / "r.sqlite"))
+    result = invoke(
+        "run",
+        "--tasks",
+        "modular:p=7",
+        "--methods",
+        "nosuch",
+        "--sizes",
+        "4",
+        "--dry-run",
+        "--store",
+        str(tmp_path / "r.sqlite"),
+    )
     assert result.exit_code == 2 and result.output.count("\n") == 1 and "unknown method" in result.output
 
 
@@ -80,15 +98,21 @@ def test_estimate_follows_the_runners_jobs():
 
 
 @settings(max_examples=15, deadline=None)
-@given(steps=st.integers(1, 5000), extra=st.integers(1, 5000), models=st.integers(1, 64),
-       rows=st.integers(1, 4096))
+@given(
+    steps=st.integers(1, 5000),
+    extra=st.integers(1, 5000),
+    models=st.integers(1, 64),
+    rows=st.integers(1, 4096),
+)
 def test_a_step_costs_more_with_more_work(steps, extra, models, rows):
     shape = network_shape("modular:p=7", cells(f"transformer:steps={steps}")[0].method_spec)
     one = step_seconds(shape, models, rows)
     assert 0 < one < step_seconds(shape, models + 1, rows) and one < step_seconds(shape, models, rows + 1)
     longer = network_shape("modular:p=7", cells(f"transformer:steps={steps + extra}")[0].method_spec)
-    assert estimate(cells(f"transformer:steps={steps + extra}")).total > estimate(
-        cells(f"transformer:steps={steps}")).total
+    assert (
+        estimate(cells(f"transformer:steps={steps + extra}")).total
+        > estimate(cells(f"transformer:steps={steps}")).total
+    )
     assert longer.params == shape.params
 
 
@@ -96,8 +120,9 @@ def test_bigger_models_and_sets_cost_more():
     small, wide = cells("mlp:d_mlp=32"), cells("mlp:d_mlp=512")
     assert estimate(wide).total > estimate(small).total
     assert estimate(cells("mlp", sizes=(24,))).total > estimate(cells("mlp", sizes=(2,))).total
-    lstm = network_shape("brackets:max_len=8,n_test=10", cells("lstm", task="brackets:max_len=8,n_test=10")[0]
-                         .method_spec)
+    lstm = network_shape(
+        "brackets:max_len=8,n_test=10", cells("lstm", task="brackets:max_len=8,n_test=10")[0].method_spec
+    )
     assert lstm.ops > 1  # a recurrence dispatches per position
 
 
@@ -123,21 +148,31 @@ def test_a_run_records_each_cells_cpu_time(tmp_path):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
-@pytest.mark.parametrize("command", [["run", *GRID, "--dry-run"], ["run", *GRID], ["train", "modular:p=7"],
-                                     ["mechanisms", "modular:p=7"]])
+@pytest.mark.parametrize(
+    "command",
+    [["run", *GRID, "--dry-run"], ["run", *GRID], ["train", "modular:p=7"], ["mechanisms", "modular:p=7"]],
+)
 def test_device_cuda_is_refused_without_a_gpu(command, tmp_path):
     command = [c for c in command if c != "--dry-run"]
-    result = invoke(*command, "--device", "cuda", *(["--store", str(tmp_path / "r.sqlite")] if
-                                                      command[0] == "run" else []))
+    result = invoke(
+        *command,
+        "--device",
+        "cuda",
+        *(["--store", str(tmp_path / "r.sqlite")] if command[0] == "run" else []),
+    )
     assert result.exit_code == 2
-    assert result.output == "Error: --device cuda: no CUDA device is available on this machine; use --device cpu\n"
+    assert (
+        result.output
+        == "Error: --device cuda: no CUDA device is available on this machine; use --device cpu\n"
+    )
     assert not (tmp_path / "r.sqlite").exists()
 
 
 def test_device_names_are_checked(tmp_path):
     result = invoke("train", "modular:p=7", "--device", "tpu")
     assert result.exit_code == 2 and result.output == (
-        "Error: unknown --device 'tpu'; accepted: cpu, cuda, cuda:N, auto\n")
+        "Error: unknown --device 'tpu'; accepted: cpu, cuda, cuda:N, auto\n"
+    )
 
 
 def test_device_cpu_trains_there(tmp_path):
