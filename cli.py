@@ -369,6 +369,12 @@ def synth(
     weights: str | None = typer.Option(None, "--weights", help="Prior weights: add=2,ite=0.5 (0 drops)."),
     posterior: bool = typer.Option(False, "--posterior", help="Predict by the posterior vote (2^-bits)."),
     format: str = typer.Option("text", "--format", help="text, or json (one object)."),
+    library: str | None = typer.Option(
+        None, "--library", help="Prior weights learned on other tasks (a JSON file; --weights override)."
+    ),
+    decompose: bool = typer.Option(
+        False, "--decompose", help="Yes/no labels: a conjunction of parts found apart (synth/decompose.py)."
+    ),
 ) -> None:
     """Find the simplest program consistent with training examples; print it with its scores."""
     from compare.evaluate import examples_data, task_data
@@ -384,6 +390,15 @@ def synth(
     overrides = dict(weights=_weights(weights), max_bits=max_bits, max_candidates=max_candidates,
                      time_limit=time_limit, max_bank_mb=max_bank_mb, posterior=posterior)
     overrides |= {"dsl": dsl} if dsl else {}
+    if library is not None:
+        from synth.library import load_library
+
+        try:
+            load_library(library)
+        except ValueError as exc:
+            fail(f"--library: {exc}")
+        overrides["library"] = library
+    overrides |= {"decompose": True} if decompose else {}
     # The seq DSL reads token sequences: rows of different lengths are right-padded.
     sequences = dsl is not None and dsl.partition(":")[0].strip() == "seq"
     load = (lambda: task_data(spec, n, seed)) if spec else (lambda: examples_data(examples, test, sequences))

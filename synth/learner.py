@@ -64,6 +64,8 @@ class EnumerativeSynthesizer(LearnerInfo, BaseEstimator):
         at most ``max_parts`` parts found apart (:mod:`synth.decompose`: every flag program true on
         all positives, up to ``max_bits``, then a greedy cover of the negatives), instead of one
         program; a conjunction of one part is the MAP program when it is cheapest.
+    library: a library file (:mod:`synth.library`, JSON): its production weights, learned from
+        programs solved on other tasks, replace the uniform prior (``weights`` still override them).
     random_state: seed of the hash weights and the probe inputs (the MAP program does not depend
         on it).
     """
@@ -92,6 +94,7 @@ class EnumerativeSynthesizer(LearnerInfo, BaseEstimator):
         subset: int | None = 32,
         decompose: bool = False,
         max_parts: int = 4,
+        library: str | None = None,
         random_state: int | None = 0,
     ) -> None:
         self.dsl = dsl
@@ -106,6 +109,7 @@ class EnumerativeSynthesizer(LearnerInfo, BaseEstimator):
         self.subset = subset
         self.decompose = decompose
         self.max_parts = max_parts
+        self.library = library
         self.random_state = random_state
 
     def _budget(self) -> Budget:
@@ -136,7 +140,7 @@ class EnumerativeSynthesizer(LearnerInfo, BaseEstimator):
         """A hash of the DSL's primitives as the search sees them: names, types, prior weights
         (after ``weights``), symmetry and the bytecode of their semantics."""
         dsl = parse_dsl(params.get("dsl", cls().dsl))
-        weights = params.get("weights") or {}
+        weights = _merged_weights(dsl, params.get("library"), params.get("weights"))
         digest = hashlib.sha256(SEARCH_RULES.encode())
         for prim in dsl.primitives:
             code = getattr(prim.fn, "__code__", None)
@@ -180,7 +184,7 @@ class EnumerativeSynthesizer(LearnerInfo, BaseEstimator):
         self.check()
         dsl = parse_dsl(self.dsl)
         X, y = np.asarray(X), np.asarray(y)
-        prior = _data_prior(dsl, X, self.weights)
+        prior = _data_prior(dsl, X, _merged_weights(dsl, self.library, self.weights))
         if mask is None and y.ndim == 2:
             mask = y != UNSCORED
         if len(X) != len(y):
@@ -262,6 +266,16 @@ class EnumerativeSynthesizer(LearnerInfo, BaseEstimator):
         if mask is None and y.ndim == 2:
             mask = y != UNSCORED
         return accuracy(y, self.predict(X), mask)
+
+
+def _merged_weights(dsl: DSL, library: str | None, weights: Mapping[str, float] | None) -> dict[str, float]:
+    """The library's weights for ``dsl`` (none without a library), overridden by ``weights``."""
+    merged: dict[str, float] = {}
+    if library is not None:
+        from synth.library import load_library
+
+        merged = load_library(library).weights_for(dsl)
+    return merged | dict(weights or {})
 
 
 def _data_prior(dsl: DSL, X: np.ndarray, weights: Mapping[str, float] | None) -> Prior:

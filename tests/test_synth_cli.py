@@ -85,3 +85,20 @@ def test_examples_values_above_p_are_rejected(tmp_path) -> None:
     result = runner.invoke(app, ["synth", "--examples", str(train), "--dsl", "arith:p=97"])
     assert result.exit_code == 2
     assert "input value 200 does not fit arith:p=97; accepted: integers in [0, 97)" in result.stderr
+
+
+def test_synth_library_and_decompose_options(tmp_path) -> None:
+    from synth.library import fit_library
+
+    lib = tmp_path / "lib.json"
+    fit_library("seq:d_vocab=3,pad=2", [("other", "last(eq0(tally(is(tokens, tok0))))")]).save(lib)
+    uniform = _json("brackets:kind=dyck1,max_len=12,n_test=40", "--n", "16")
+    learned = _json("brackets:kind=dyck1,max_len=12,n_test=40", "--n", "16", "--library", str(lib))
+    assert "library=" in learned["method"] and learned["learner"]["bits"] < uniform["learner"]["bits"]
+    parts = _json("brackets:kind=dyck1,max_len=12,n_test=40", "--n", "16", "--decompose", "--max-bits", "24")
+    assert parts["learner"]["search"]["parts"] and "decompose=true" in parts["method"]
+    for bad, message in [(str(tmp_path / "missing.json"), "cannot read library"),
+                         (str(lib), "the library is for the seq DSL, not arith")]:
+        task = "modular:op=x+y,p=7" if "arith" in message else "brackets"
+        result = runner.invoke(app, ["synth", task, "--library", bad])
+        assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
