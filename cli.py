@@ -375,6 +375,7 @@ def synth(
     decompose: bool = typer.Option(
         False, "--decompose", help="Yes/no labels: a conjunction of parts found apart (synth/decompose.py)."
     ),
+    jobs: int = typer.Option(1, "--jobs", help="Threads computing candidates ahead (same search; >= 1)."),
 ) -> None:
     """Find the simplest program consistent with training examples; print it with its scores."""
     from compare.evaluate import examples_data, task_data
@@ -399,6 +400,9 @@ def synth(
             fail(f"--library: {exc}")
         overrides["library"] = library
     overrides |= {"decompose": True} if decompose else {}
+    if jobs < 1:
+        fail(f"--jobs must be >= 1, got {jobs}")
+    overrides |= {"jobs": jobs} if jobs != 1 else {}
     # The seq DSL reads token sequences: rows of different lengths are right-padded.
     sequences = dsl is not None and dsl.partition(":")[0].strip() == "seq"
     load = (lambda: task_data(spec, n, seed)) if spec else (lambda: examples_data(examples, test, sequences))
@@ -479,6 +483,88 @@ def align(
     try:
         result = align_run(spec, method, n, seed, steps, from_dir, program, plots, das)
     except ValueError as exc:  # SpecError, CheckpointError, a program or learner that cannot be aligned
+        fail(str(exc))
+    if format == "json":
+        typer.echo(json.dumps(result, default=float))
+    else:
+        typer.echo("\n".join(describe(result)))
+
+
+# --- the report and the LLC's calibration: report, llc-calibrate (compare/report*.py) -------------
+
+
+@app.command()
+def report(
+    store: str = STORE_OPTION,
+    out: str = typer.Option("dlps-report", "--out", help="Folder for report.md and its PNGs."),
+) -> None:
+    """Write a Markdown report with PNGs, regenerated from the store: sample efficiency, mechanisms,
+    alignment, simplicity on both sides, cross-task correlations, OOD accuracy, and the claims table."""
+    from compare.report import build
+    from compare.store import StoreError
+
+    try:
+        path = build(store, out)
+    except StoreError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot write the report into {out}: {exc.strerror or exc}")
+    typer.echo(str(path))
+
+
+def _floats(text: str, what: str, allow_auto: bool = False) -> tuple[float | None, ...]:
+    """``1e-4,3e-4`` as positive floats (``auto``: None, where allowed); one-line errors."""
+    import math
+
+    values: list[float | None] = []
+    for part in text.split(","):
+        part = part.strip()
+        if allow_auto and part == "auto":
+            values.append(None)
+            continue
+        try:
+            value = float(part)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value > 0):
+            accepted = "positive numbers" + (" or auto" if allow_auto else "")
+            fail(f"{what} {part!r} is not accepted; give {accepted}, separated by commas")
+        values.append(value)
+    return tuple(values)
+
+
+@app.command("llc-calibrate")
+def llc_calibrate(
+    spec: str | None = typer.Argument(None, help="Task spec, e.g. 'modular:op=x+y,p=59'."),
+    method: str = typer.Option("transformer", "--method", help="Network spec: transformer, mlp, lstm."),
+    n: int | None = typer.Option(None, "--n", help="Training examples (default: the pool, at most 4000)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the training draw, the network and the chains."),
+    steps: int | None = typer.Option(None, "--steps", help="Optimizer steps."),
+    from_dir: str | None = typer.Option(None, "--from", help="Calibrate on the network saved here (--save)."),
+    epsilons: str = typer.Option("3e-5,1e-4,3e-4,1e-3", "--epsilons", help="SGLD steps ε to try."),
+    nbetas: str = typer.Option("auto", "--nbetas", help="Inverse temperatures nβ to try (auto: n/log n)."),
+    chains: int = typer.Option(2, "--chains", help="Chains per estimate."),
+    draws: int = typer.Option(200, "--draws", help="Draws per chain."),
+    out: str | None = typer.Option(None, "--out", help="Write llc_calibration.png into this folder."),
+    format: str = typer.Option("text", "--format", help="text or json."),
+) -> None:
+    """Run the LLC estimator over an ε × nβ grid on one network: pick ε where the estimate is flat."""
+    import json
+
+    from compare.report_llc import calibrate_run, describe
+
+    if format not in SINGLE_FORMATS:
+        fail(f"unknown format {format!r}; accepted: {', '.join(SINGLE_FORMATS)}")
+    if spec is None and from_dir is None:
+        fail("give a task SPEC, or --from DIR with a saved network")
+    for name, value in (("--n", n), ("--chains", chains), ("--draws", draws)):
+        if value is not None and value < 1:
+            fail(f"{name} must be >= 1, got {value}")
+    grid_eps, grid_nbeta = _floats(epsilons, "--epsilons"), _floats(nbetas, "--nbetas", allow_auto=True)
+    try:
+        result = calibrate_run(spec, method, n, seed, steps, from_dir, grid_eps, grid_nbeta, chains, draws,
+                               out)
+    except ValueError as exc:  # SpecError, CheckpointError, not a network, an unwritable folder
         fail(str(exc))
     if format == "json":
         typer.echo(json.dumps(result, default=float))

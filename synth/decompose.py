@@ -43,7 +43,7 @@ class Conjunction:
 
 
 def search_conjunction(
-    prior: Prior, env: Env, target: Target, budget: Budget, seed: int = 0, max_parts: int = 4
+    prior: Prior, env: Env, target: Target, budget: Budget, seed: int = 0, max_parts: int = 4, jobs: int = 1
 ) -> Conjunction:
     """The greedy conjunction of flag programs true on every positive of ``target`` (a per-sequence
     yes/no target without a mask) that rejects its negatives; see the module docstring."""
@@ -53,7 +53,7 @@ def search_conjunction(
         raise ValueError("decomposition needs the 'both' primitive in the grammar")
     pos = target.values.astype(bool)
     parts_target = Target(target.type, np.ones_like(target.values), pos.copy())
-    en = Enumerator(prior, env, parts_target, budget, seed=seed, collect_bits=budget.max_bits)
+    en = Enumerator(prior, env, parts_target, budget, seed=seed, collect_bits=budget.max_bits, jobs=jobs)
     en.record = False
     en.materialize_consistent = False
     result = en.run()

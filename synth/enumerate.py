@@ -21,6 +21,8 @@ so arguments are built first (types go in decreasing ``ctx``, ties in zero-cost 
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import heapq
 import itertools
 import math
@@ -126,6 +128,7 @@ class Enumerator:
         on_block: Callable[[int, Primitive, int], None] | None = None,
         record: bool | None = None,
         max_edges: int = 1 << 23,
+        jobs: int = 1,
     ) -> None:
         self.prior = prior
         self.env = env
@@ -143,6 +146,11 @@ class Enumerator:
         #: stops (``record`` turns False, ``edges_capped`` True) past ``max_edges`` candidates.
         self.edges: dict[int, list[np.ndarray]] = {}
         self.max_edges = max_edges
+        if jobs < 1:
+            raise ValueError(f"jobs must be >= 1, got {jobs}")
+        #: Threads computing candidate blocks ahead of the (serial, ordered) bank insertion.
+        self.jobs = jobs
+        self._pool = None if jobs == 1 else concurrent.futures.ThreadPoolExecutor(jobs)
         #: Posterior mode: materialize every consistent class's program in the result (a caller
         #: that reads the consistent bank rows itself, like :mod:`synth.decompose`, turns it off).
         self.materialize_consistent = True
@@ -192,6 +200,10 @@ class Enumerator:
                 reason = "found"
         except _Stop as stop:
             reason = stop.reason
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
         return self._result(reason)
 
     def program_at(self, t: Type, row: int) -> Program:
@@ -322,9 +334,9 @@ class Enumerator:
         shape.reverse()
         tri = prim.commutative and combo[0] == combo[1]
         k = prim.arity
-        for starts in itertools.product(*(range(0, n, b) for n, b in zip(sizes, shape, strict=True))):
-            if tri and starts[1] + shape[1] <= starts[0]:
-                continue  # wholly below the diagonal: f(b, a) is built as f(a, b)
+
+        def block(starts: tuple[int, ...]) -> tuple:
+            """The candidates of one block (their values, origin, sizes and triangle subset)."""
             stops = [min(s + b, n) for s, b, n in zip(starts, shape, sizes, strict=True)]
             bsizes = tuple(e - s for s, e in zip(starts, stops, strict=True))
             args = []
@@ -343,7 +355,27 @@ class Enumerator:
                 subset = np.flatnonzero((i <= j).ravel())
                 flat = flat[subset]
             origin = tuple(r[0] + s for r, s in zip(ranges, starts, strict=True))
-            self._consume(pi, prim, flat, origin, bsizes, subset, c)
+            return flat, origin, bsizes, subset
+
+        todo = (
+            starts
+            for starts in itertools.product(*(range(0, n, b) for n, b in zip(sizes, shape, strict=True)))
+            if not (tri and starts[1] + shape[1] <= starts[0])  # below the diagonal: f(b, a) is f(a, b)
+        )
+        if self._pool is None:
+            for starts in todo:
+                self._consume(pi, prim, *block(starts), c)
+            return
+        # jobs > 1: blocks are computed ahead on the pool's threads (numpy releases the GIL in
+        # the primitives' array code) and consumed here in order, so the search is the same.
+        ahead: collections.deque = collections.deque()
+        for starts in itertools.chain(todo, [None]):
+            if starts is not None:
+                ahead.append(self._pool.submit(block, starts))
+                if len(ahead) <= 2 * self.jobs:
+                    continue
+            while ahead and (starts is None or len(ahead) > 2 * self.jobs):
+                self._consume(pi, prim, *ahead.popleft().result(), c)
 
     def _consume(
         self,

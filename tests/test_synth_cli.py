@@ -102,3 +102,12 @@ def test_synth_library_and_decompose_options(tmp_path) -> None:
         task = "modular:op=x+y,p=7" if "arith" in message else "brackets"
         result = runner.invoke(app, ["synth", task, "--library", bad])
         assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+
+
+def test_synth_jobs_option_gives_the_same_program() -> None:
+    one = _json("brackets:kind=dyck1,max_len=12,n_test=40", "--n", "16")
+    two = _json("brackets:kind=dyck1,max_len=12,n_test=40", "--n", "16", "--jobs", "2")
+    assert one["learner"]["program"] == two["learner"]["program"]
+    assert one["learner"]["search"]["candidates"] == two["learner"]["search"]["candidates"]
+    bad = runner.invoke(app, ["synth", "brackets", "--jobs", "0"])
+    assert bad.exit_code == 2 and "--jobs must be >= 1, got 0" in bad.output

@@ -117,8 +117,9 @@ def test_duplicates_raise_a_class_mass_above_its_cheapest_member():
     dsl = ArithDSL(p=7, max_const=1)
     prior = Prior(dsl.primitives)
     X = np.array([[1, 2], [3, 5], [6, 6]])
-    en = Enumerator(prior, dsl.env(X), dsl.target((X[:, 0] + X[:, 1]) % 7), Budget(max_bits=20),
-                    collect_bits=4)
+    en = Enumerator(
+        prior, dsl.env(X), dsl.target((X[:, 0] + X[:, 1]) % 7), Budget(max_bits=20), collect_bits=4
+    )
     result = en.run()
     (program, bits), mass = result.consistent[0], result.masses[0]
     assert str(program) == "add(x, y)"
@@ -134,3 +135,31 @@ def test_posterior_vote_uses_class_masses():
     assert w.sum() == pytest.approx(1.0)
     masses = np.array(model.search_masses_)
     np.testing.assert_allclose(w, masses / masses.sum())
+
+
+@settings(max_examples=8, deadline=None)
+@given(p=st.sampled_from([5, 7, 11]), weights=weight_maps, seed=st.integers(0, 1000))
+def test_jobs_give_the_same_search(p, weights, seed):
+    """Blocks computed ahead on threads are consumed in order: the same candidates, bank and masses
+    (small blocks, so that a level has many)."""
+    dsl = ArithDSL(p=p, max_const=1)
+    prior = Prior(dsl.primitives, {k: w for k, w in weights.items() if k in dsl.by_name})
+    X = np.random.default_rng(seed).integers(0, p, size=(4, 2))
+    target = dsl.target((X[:, 0] * X[:, 1] + X[:, 0]) % p)
+    runs = [
+        Enumerator(prior, dsl.env(X), target, Budget(max_bits=16), collect_bits=2, block_bytes=64, jobs=j)
+        for j in (1, 2)
+    ]
+    results = [en.run() for en in runs]
+    assert [r.candidates for r in results] == [results[0].candidates] * 2
+    assert [str(p) for p, _ in results[0].consistent] == [str(p) for p, _ in results[1].consistent]
+    assert results[0].masses == results[1].masses
+    for t in runs[0].types:
+        a, b = runs[0].banks[t], runs[1].banks[t]
+        assert a.size == b.size and (a.size == 0 or (a.values[: a.size] == b.values[: b.size]).all())
+
+
+def test_jobs_must_be_positive():
+    dsl = ArithDSL(p=5)
+    with pytest.raises(ValueError, match="jobs must be >= 1"):
+        Enumerator(Prior(dsl.primitives), dsl.env(np.array([[1, 2]])), None, jobs=0)
