@@ -466,6 +466,7 @@ def align(
     ),
     from_dir: str | None = typer.Option(None, "--from", help="Align the network saved here (--save)."),
     das: bool = typer.Option(False, "--das", help="Also learn a DAS rotation at each best site (slower)."),
+    rows: int = typer.Option(300, "--rows", help="Rows of each split for probes and interchange pairs."),
     plots: str | None = typer.Option(None, "--plots", help="Write the IIA heatmaps (PNG) into this folder."),
     format: str = typer.Option("text", "--format", help="text or json."),
 ) -> None:
@@ -480,8 +481,10 @@ def align(
         fail("give a task SPEC, or --from DIR with a saved network")
     if n is not None and n < 1:
         fail(f"--n must be >= 1, got {n}")
+    if rows < 2:
+        fail(f"--rows must be >= 2, got {rows}")
     try:
-        result = align_run(spec, method, n, seed, steps, from_dir, program, plots, das)
+        result = align_run(spec, method, n, seed, steps, from_dir, program, plots, das, rows)
     except ValueError as exc:  # SpecError, CheckpointError, a program or learner that cannot be aligned
         fail(str(exc))
     if format == "json":

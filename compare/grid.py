@@ -25,6 +25,8 @@ RESULT_FORMAT = 2
 #: The most cells one grid may have (counted before any is built); grids above ``CONFIRM_CELLS`` run
 #: only with ``--yes``, after their size is stated.
 MAX_CELLS = 1_000_000
+#: The fingerprint part of a network cell that also runs the program alignment (``dlps run --align``).
+ALIGN_STAMP = "align"
 CONFIRM_CELLS = 10_000
 
 
@@ -72,16 +74,18 @@ def preset(name: str) -> tuple[GridPart, ...]:
 
 
 def build_cells(
-    parts: Sequence[GridPart], budgets: Budgets | None = None, skip_unfit: bool = False
+    parts: Sequence[GridPart], budgets: Budgets | None = None, skip_unfit: bool = False, align: bool = False
 ) -> tuple[list[Cell], list[str]]:
     """Every cell of the union of ``parts``, checked (known tasks and methods, valid parameters, sizes
     within each task's pool, at least one cell), and notes on skipped pairs.
 
     A method that cannot handle a task is an error naming both, or, with ``skip_unfit`` (presets),
-    a note saying which pair was left out and why.
+    a note saying which pair was left out and why. With ``align``, network cells also align the
+    network with the task's programs (``ALIGN_STAMP`` in their fingerprint, so they are other cells
+    than the same ones run without it: a run with ``--align`` computes them).
     """
     # Imported here: the learners pull in torch, which reading a store (tables, plots) never needs.
-    from compare.methods import Budgets, NotApplicable, fingerprint, resolve
+    from compare.methods import Budgets, NotApplicable, fingerprint, learner_class, resolve
 
     budgets = budgets or Budgets()
     count = sum(len(p.tasks) * len(p.methods) * len(p.sizes) * len(p.seeds) for p in parts)
@@ -103,6 +107,8 @@ def build_cells(
                     notes.append(f"skipped: {exc}")
                     continue
                 stamp = f"{task.family}-gen{task.generator_version};{fingerprint(resolved)}"
+                if align and learner_class(resolved.partition(":")[0]).has_model:
+                    stamp += f";{ALIGN_STAMP}"
                 for n in part.sizes:
                     for seed in part.seeds:
                         cell = Cell(task.spec, method.strip(), resolved, n, seed, stamp)

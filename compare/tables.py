@@ -60,7 +60,7 @@ def matches(value: str, patterns: Sequence[str]) -> bool:
 def summarize(rows: Iterable[Row], tasks: Sequence[str] = (), methods: Sequence[str] = ()) -> list[Summary]:
     """Summaries of ``rows`` grouped by task and resolved method spec, filtered by task and method."""
     groups: dict[tuple[str, str], list[Row]] = {}
-    for row in rows:
+    for row in _one_per_cell(rows):
         cell = row.cell
         method_ok = matches(cell.method, methods) or matches(cell.method_spec, methods)
         if matches(cell.task, tasks) and method_ok:
@@ -89,6 +89,19 @@ def summarize(rows: Iterable[Row], tasks: Sequence[str] = (), methods: Sequence[
             mechanism=text_curve(mechanism_by_n),
         ))
     return out
+
+
+def _one_per_cell(rows: Iterable[Row]) -> list[Row]:
+    """One row per (task, method spec, n, seed): a cell run with ``--align`` and the same cell run
+    without it differ only in that, so only the aligned one counts (seeds are never counted twice)."""
+    best: dict[tuple[str, str, int, int], Row] = {}
+    for row in rows:
+        c = row.cell
+        key = (c.task, c.method_spec, c.n, c.seed)
+        aligned = "alignment" in row.result.metrics
+        if key not in best or (aligned and "alignment" not in best[key].result.metrics):
+            best[key] = row
+    return list(best.values())
 
 
 def _labels(groups: dict[tuple[str, str], list[Row]]) -> dict[tuple[str, str], str]:

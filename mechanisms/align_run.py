@@ -34,6 +34,8 @@ MODULAR_REFERENCES = {
 }
 #: The synthesizer's budget when it looks for the MAP program to align (seconds).
 SYNTH_SECONDS = 30.0
+#: The same in a grid cell (``dlps run --align``), where every network cell searches once.
+GRID_SYNTH_SECONDS = 10.0
 ROWS = 300
 PAIRS = 256
 
@@ -195,10 +197,12 @@ def align_run(
     program_text: str | None,
     plots: str | None,
     das: bool = False,
+    rows: int = ROWS,
 ) -> dict[str, Any]:
     """What ``dlps align`` runs: train ``method`` on ``n`` examples of ``spec`` (or load the network
-    saved in ``from_dir``), score it, and align it (:func:`alignment_report`); write the IIA heatmaps
-    into ``plots``. ValueError (one line) for anything that cannot be aligned."""
+    saved in ``from_dir``), score it, and align it (:func:`alignment_report` on ``rows`` rows of each
+    split); write the IIA heatmaps into ``plots``. ValueError (one line) for anything that cannot be
+    aligned."""
     from baselines.checkpoints import load_learner
     from compare.evaluate import evaluation_splits, fit_and_score
     from compare.methods import canonical_spec, make_learner
@@ -231,7 +235,7 @@ def align_run(
         evaluation = fit_and_score(learner, train, evals, log=("test",))
     else:
         evaluation = fit_and_score(learner, train, evals, fitted=True, seconds=learner.fit_seconds_)
-    report = alignment_report(learner, task, train, program_text=program_text, seed=seed, das=das)
+    report = alignment_report(learner, task, train, program_text=program_text, seed=seed, das=das, rows=rows)
     out = {
         "task": task.spec,
         "method": method_spec,
