@@ -16,6 +16,11 @@ Three parts:
    bits, candidates tried, seconds, test accuracy.
 3. **min-n**: per operation, the smallest number of training examples n = 1, 2, 3, ... at which
    the MAP program reaches 100% test accuracy (training sets are nested in n), for seeds 0, 1, 2.
+4. **jobs**: the speed-up of ``jobs=2`` (candidate blocks computed ahead on a second thread, consumed
+   in order: the same search) on a long search, Dyck-2 from 64 training sequences (all at once,
+   ``--jobs-candidates`` candidates), and on the arithmetic throughput search; wall and CPU time,
+   with the load average (other processes on the machine share the cores; pin the process to two
+   cores with ``taskset -c 0,1``).
 """
 
 from __future__ import annotations
@@ -124,6 +129,42 @@ def throughput(candidates: int, ref_candidates: int) -> None:
     print(f"\nratio (CPU): {ours / ref:.1f}x; levels complete up to {result.bits_reached:.2f} bits\n")
 
 
+def jobs_table(candidates: int, arith_candidates: int) -> None:
+    from synth import default_dsl
+
+    print(
+        f"## jobs: the same search on 1 and 2 threads ({load()}; "
+        f"affinity {sorted(os.sched_getaffinity(0))})\n"
+    )
+    print("| search | jobs | candidates | kept | wall s | CPU s | candidates/s (wall) | speed-up (wall) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    task = parse_task("brackets:kind=dyck2")
+    train = task.train_split(64, 0)
+    seq = parse_dsl(default_dsl(train))
+    arith = parse_dsl("arith:p=97")
+    searches = {
+        "Dyck-2, 64 sequences": (Prior(seq.primitives), seq.env(train.X), seq.target(train.y), candidates),
+        "arith p=97, 64 examples": (
+            Prior(arith.primitives),
+            arith.env(np.random.default_rng(0).integers(0, 97, size=(64, 2))),
+            None,
+            arith_candidates,
+        ),
+    }
+    for name, (prior, env, target, n) in searches.items():
+        base = None
+        for jobs in (1, 2):
+            budget = Budget(max_bits=64, max_candidates=n, max_bank_mb=4096)
+            res, wall, cpu = timed(lambda: Enumerator(prior, env, target, budget, jobs=jobs).run())  # noqa: B023
+            base = base or wall
+            print(
+                f"| {name} | {jobs} | {res.candidates:,} | {res.kept:,} | {wall:.2f} | {cpu:.2f} "
+                f"| {res.candidates / wall:,.0f} | {base / wall:.2f}x |",
+                flush=True,
+            )
+    print()
+
+
 def ops_table(time_limit: float) -> None:
     print(f"## The 13 modular ops from 8 examples (seed 0, time limit {time_limit:g} s; {load()})\n")
     print("| op | program | bits | candidates | seconds | test accuracy |")
@@ -164,12 +205,13 @@ def min_n(seeds: list[int], max_n: int, time_limit: float) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--parts", default="throughput,ops,min-n")
+    ap.add_argument("--parts", default="throughput,ops,min-n,jobs")
     ap.add_argument("--candidates", type=int, default=10_000_000, help="throughput: candidates to time")
     ap.add_argument("--ref-candidates", type=int, default=500_000, help="throughput: for the reference")
     ap.add_argument("--time-limit", type=float, default=10.0, help="seconds per fit (ops, min-n)")
     ap.add_argument("--max-n", type=int, default=16)
     ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--jobs-candidates", type=int, default=2_000_000, help="jobs: Dyck-2 candidates")
     args = ap.parse_args()
     parts = set(args.parts.split(","))
     if "throughput" in parts:
@@ -178,6 +220,8 @@ def main() -> None:
         ops_table(args.time_limit)
     if "min-n" in parts:
         min_n([int(s) for s in args.seeds.split(",")], args.max_n, args.time_limit)
+    if "jobs" in parts:
+        jobs_table(args.jobs_candidates, args.candidates)
 
 
 if __name__ == "__main__":
