@@ -156,3 +156,48 @@ def test_das_learns_the_planted_output_subspace():
     assert np.allclose(basis @ basis.T, np.eye(8), atol=1e-6)
     pairs = make_pairs(PROGRAM, DSL, model, var, test, 100, seed=2)
     assert interchange_iia(model, site, basis, pairs, test, acts["test"]) >= 0.9
+
+
+def test_swaps_inside_an_lstm_recurrence_and_through_hooks():
+    """A swap with the source equal to the base changes nothing (inside the recurrence or through a
+    hook); a full swap of an LSTM's hidden and cell state at the last step gives the source's output."""
+    from baselines.lstm import LSTM, LSTMConfig
+    from mechanisms.align import predictions, swap
+
+    model = LSTM(
+        LSTMConfig(d_vocab=4, d_vocab_out=3, d_embed=6, d_hidden=5), torch.Generator().manual_seed(0)
+    )
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 3, size=(20, 7))
+    data = AlignData(X=X, tokens=X, readout=np.full(20, 6), scored=np.ones((20, 1), bool))
+    own = predictions(model, data)
+    for site in ("hook_embed", "layers.0.hook_hidden", "layers.0.hook_cell"):
+        acts = site_activations(model, data, [site])[site]
+        pos = torch.as_tensor(rng.integers(0, 7, 20))
+        same = swap(
+            torch.eye(acts.shape[-1]).double(), torch.as_tensor(acts[np.arange(20), pos.numpy()]), pos
+        )
+        assert np.array_equal(predictions(model, data, site, same), own)
+    # The cell state at the last step holds everything the readout reads (with the hidden state).
+    source = np.roll(np.arange(20), 1)
+    acts = site_activations(model, data, ["layers.0.hook_hidden"])["layers.0.hook_hidden"]
+    last = torch.full((20,), 6)
+    moved = swap(torch.eye(5).double(), torch.as_tensor(acts[source, 6]), last)
+    assert np.array_equal(predictions(model, data, "layers.0.hook_hidden", moved), own[source])
+
+
+def test_an_mlp_aligns_values_per_example_and_skips_per_position_ones():
+    from baselines.mlp import MLP, MLPConfig
+
+    model = MLP(
+        MLPConfig(d_vocab=7, d_vocab_out=7, n_ctx=2, d_embed=4, d_mlp=16), torch.Generator().manual_seed(0)
+    )
+    dsl = parse_dsl("arith:p=7")
+    X = np.array([(x, y) for x in range(7) for y in range(7)])
+    data = AlignData(X=X, tokens=X, readout=None, scored=np.ones((49, 1), bool))
+    result = align(model, dsl.parse("add(sq(x), y)"), dsl, data, data, n_pairs=64)
+    assert [s["expression"] for s in result["subexpressions"]] == ["sq(x)", "add(sq(x), y)"]
+    assert result["sites"] == ["hook_embed", "blocks.0.hook_post"]
+    assert result["skipped"] == []
+    for s in result["subexpressions"]:
+        assert s["pairs"] > 0 and s["iia"] is not None

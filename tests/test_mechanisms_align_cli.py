@@ -14,8 +14,18 @@ from synth.dsl_seq import REFERENCES
 runner = CliRunner()
 LSTM = "lstm:d_embed=8,d_hidden=8"
 TRANSFORMER = "transformer:d_model=16,n_heads=2,d_mlp=32"
-SUB_KEYS = {"expression", "bits", "site", "probe_accuracy", "control_accuracy", "selectivity", "iia",
-            "iia_random", "iia_untrained", "pairs"}
+SUB_KEYS = {
+    "expression",
+    "bits",
+    "site",
+    "probe_accuracy",
+    "control_accuracy",
+    "selectivity",
+    "iia",
+    "iia_random",
+    "iia_untrained",
+    "pairs",
+}
 
 
 def _one_line_error(result, *needles: str) -> None:
@@ -27,9 +37,26 @@ def _one_line_error(result, *needles: str) -> None:
 
 
 def test_align_json_schema_and_plots(tmp_path):
-    args = ["align", "brackets:kind=dyck1", "--method", TRANSFORMER, "--n", "64", "--steps", "5",
-            "--seed", "1", "--rows", "80", "--program", REFERENCES["dyck1"], "--format", "json",
-            "--plots", str(tmp_path)]
+    args = [
+        "align",
+        "brackets:kind=dyck1",
+        "--method",
+        TRANSFORMER,
+        "--n",
+        "64",
+        "--steps",
+        "5",
+        "--seed",
+        "1",
+        "--rows",
+        "80",
+        "--program",
+        REFERENCES["dyck1"],
+        "--format",
+        "json",
+        "--plots",
+        str(tmp_path),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
@@ -47,9 +74,21 @@ def test_align_json_schema_and_plots(tmp_path):
 
 def test_align_text_shows_map_and_reference(tmp_path):
     """Without --program: the synthesizer's program, and the reference where it differs."""
-    result = runner.invoke(app, ["align", "induction:seq_len=12,d_vocab=8,min_seg=3,max_seg=5,n_unseen=2",
-                                 "--method", "transformer:n_layers=2,attn_only=true,d_model=16",
-                                 "--n", "32", "--steps", "5", "--rows", "60"])
+    result = runner.invoke(
+        app,
+        [
+            "align",
+            "induction:seq_len=12,d_vocab=8,min_seg=3,max_seg=5,n_unseen=2",
+            "--method",
+            "transformer:n_layers=2,attn_only=true,d_model=16",
+            "--n",
+            "32",
+            "--steps",
+            "5",
+            "--rows",
+            "60",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "synthesizer program  recent(sel_tok(prev(tokens), tokens), tokens)" in result.stdout
     assert "reference program" not in result.stdout  # the same program: shown once
@@ -65,13 +104,33 @@ def test_align_on_an_examples_file(tmp_path):
             row = rng.integers(0, 2, size=rng.integers(2, 9)).tolist()
             f.write(json.dumps({"x": row, "y": int(row.count(0) > row.count(1))}) + "\n")
     program = "last(gt0(tally(is(tokens, tok0))))"
-    result = runner.invoke(app, ["align", f"examples:train={path},pad=true", "--method",
-                                 TRANSFORMER, "--n", "60", "--steps", "5", "--rows", "60",
-                                 "--program", program, "--format", "json"])
+    result = runner.invoke(
+        app,
+        [
+            "align",
+            f"examples:train={path},pad=true",
+            "--method",
+            TRANSFORMER,
+            "--n",
+            "60",
+            "--steps",
+            "5",
+            "--rows",
+            "60",
+            "--program",
+            program,
+            "--format",
+            "json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     subs = json.loads(result.stdout)["subexpressions"]
-    assert [s["expression"] for s in subs] == ["is(tokens, tok0)", "tally(is(tokens, tok0))",
-                                              "gt0(tally(is(tokens, tok0)))", program]
+    assert [s["expression"] for s in subs] == [
+        "is(tokens, tok0)",
+        "tally(is(tokens, tok0))",
+        "gt0(tally(is(tokens, tok0)))",
+        program,
+    ]
     assert [s["per_position"] for s in subs] == [True, True, True, False]
 
 
@@ -93,8 +152,23 @@ def test_align_refusals_are_one_line(args, needles):
 
 def test_run_align_stores_the_alignment_and_the_table_shows_it(tmp_path):
     store = str(tmp_path / "s.sqlite")
-    grid = ["run", "--tasks", "brackets:kind=dyck1", "--methods", f"{LSTM};lookup", "--sizes", "32",
-            "--seeds", "0", "--steps", "5", "--store", store, "--jobs", "1"]
+    grid = [
+        "run",
+        "--tasks",
+        "brackets:kind=dyck1",
+        "--methods",
+        f"{LSTM};lookup",
+        "--sizes",
+        "32",
+        "--seeds",
+        "0",
+        "--steps",
+        "5",
+        "--store",
+        store,
+        "--jobs",
+        "1",
+    ]
     assert runner.invoke(app, grid).exit_code == 0
     again = runner.invoke(app, [*grid, "--align"])
     assert again.exit_code == 0, again.output
