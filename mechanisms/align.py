@@ -219,13 +219,17 @@ def _labels(value: np.ndarray, data: AlignData) -> tuple[np.ndarray, np.ndarray,
 
 
 def program_variables(program: Program, dsl: DSL, train: AlignData, test: AlignData) -> list[Variable]:
-    """The aligned subexpressions' labels on both splits (per position: (n, k) with realness)."""
+    """The aligned subexpressions' labels on both splits (per position: (n, k) with realness). The
+    program's own per-position output counts only where the task scores outputs: elsewhere the
+    network was never asked for it."""
     tr_env, te_env = dsl.env(train.X), dsl.env(test.X)
     tr_vals, te_vals = subexpression_values(program, tr_env), subexpression_values(program, te_env)
     out = []
     for sub in aligned_subexpressions(program):
         a, a_real, per_position = _labels(tr_vals[sub], train)
         b, b_real, _ = _labels(te_vals[sub], test)
+        if per_position and sub == program and train.scored.shape == a.shape and test.scored.shape == b.shape:
+            a_real, b_real = a_real & train.scored, b_real & test.scored
         out.append(Variable(sub, per_position, a, b, a_real, b_real))
     return out
 
@@ -277,6 +281,15 @@ def probe_row(
         "selectivity": accuracy - control,
         "basis": basis[:MAX_DIMENSION],
     }
+
+
+def _most_causal(rows: list[dict]) -> dict | None:
+    """The site where the probe-space swap has the highest IIA (the earliest of ties), with it."""
+    scored = [r for r in rows if r["iia"] is not None]
+    if not scored:
+        return None
+    top = max(scored, key=lambda r: r["iia"])
+    return {"site": top["site"], "iia": top["iia"]}
 
 
 def best_site(rows: list[dict]) -> dict:
@@ -536,6 +549,7 @@ def align(
                 "iia_random": random_iia,
                 "iia_untrained": untrained_iia,
                 "pairs": int(pairs.changed.sum()),
+            "iia_site": _most_causal(rows),
                 "by_site": [
                     {
                         key: r[key]

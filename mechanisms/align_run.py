@@ -287,6 +287,7 @@ def describe(result: dict[str, Any]) -> list[str]:
             "random",
             "untrained",
             "pairs",
+            "max IIA @site",
         )
         rows = [head]
         for s in a["subexpressions"]:
@@ -303,6 +304,7 @@ def describe(result: dict[str, Any]) -> list[str]:
                     num(s["iia_random"]),
                     num(s["iia_untrained"]),
                     str(s["pairs"]),
+                    _most_causal_text(s.get("iia_site")),
                 )
             )
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
@@ -328,3 +330,11 @@ def describe(result: dict[str, Any]) -> list[str]:
             lines.append(f"  not aligned (an MLP has no positions): {', '.join(a['skipped'])}")
     lines.append(f"wall time {result['seconds']:.1f} s")
     return lines
+
+
+def _short_site(site: str) -> str:
+    return site.replace("blocks.", "L").replace("layers.", "L").replace("hook_", "").replace("resid_", "")
+
+
+def _most_causal_text(entry: dict | None) -> str:
+    return "-" if entry is None else f"{entry['iia']:.2f}@{_short_site(entry['site'])}"
