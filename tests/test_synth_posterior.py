@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from synth import Budget, EnumerativeSynthesizer, Enumerator, Prior
+from synth.bank import RowKeys
 from synth.dsl_arith import ArithDSL
 from synth.posterior import class_masses
 from synth.types import Type
@@ -73,18 +74,29 @@ def _compare(en: Enumerator, brute: dict[Type, dict[bytes, float]], masses, boun
             assert math.isclose(got[key], w, rel_tol=1e-9), (t, got[key], w)
 
 
+class _CollidingKeys(RowKeys):
+    """Every row gets the same key: each candidate's class must come from comparing rows."""
+
+    def __call__(self, words: np.ndarray) -> np.ndarray:
+        return np.full(len(words), 12345, np.uint64)
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     p=st.sampled_from([3, 5, 7]),
     weights=weight_maps,
     bound_bits=st.floats(6, 13),
     seed=st.integers(0, 1000),
+    collide=st.booleans(),
 )
-def test_class_masses_equal_brute_force_without_target(p, weights, bound_bits, seed):
+def test_class_masses_equal_brute_force_without_target(p, weights, bound_bits, seed, collide):
     dsl = ArithDSL(p=p, max_const=1)
     prior = Prior(dsl.primitives, {k: w for k, w in weights.items() if k in dsl.by_name})
     X = np.random.default_rng(seed).integers(0, p, size=(3, 2))
     en = Enumerator(prior, dsl.env(X), None, Budget(max_bits=bound_bits), record=True)
+    if collide:  # bool rows are 3 bytes, int rows 3 bytes (uint8): byte-wise keys
+        for bank in en.banks.values():
+            bank.rowkeys = _CollidingKeys(3, np.random.default_rng(0))
     en.run()
     masses, bound = class_masses(en)
     assert set(bound.values()) == {en.last_level}
