@@ -191,3 +191,33 @@ def test_run_align_stores_the_alignment_and_the_table_shows_it(tmp_path):
     assert lstm["cells"] == 1  # the aligned cell replaces the plain one in the table
     text = runner.invoke(app, ["table", "--store", store]).stdout
     assert "subexpressions aligned (IIA ≥ 0.9)" in text
+
+
+def test_align_a_saved_network(tmp_path):
+    saved = tmp_path / "net"
+    trained = runner.invoke(
+        app,
+        [
+            "train",
+            "brackets:kind=dyck1",
+            "--method",
+            TRANSFORMER,
+            "--n",
+            "32",
+            "--steps",
+            "3",
+            "--save",
+            str(saved),
+        ],
+    )
+    assert trained.exit_code == 0, trained.output
+    program = "last(eq0(tally(is(tokens, tok0))))"
+    result = runner.invoke(
+        app, ["align", "--from", str(saved), "--program", program, "--rows", "40", "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["task"].startswith("brackets:kind=dyck1") and out["n"] == 32
+    assert out["program"] == program
+    other = runner.invoke(app, ["align", "induction", "--from", str(saved), "--program", program])
+    _one_line_error(other, "holds a network trained on brackets")
