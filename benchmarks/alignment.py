@@ -84,6 +84,18 @@ def run_case(name: str, spec: str, method: str, n: int, folder: Path, das: bool)
     }
     print(f"=== {name}: trained in {train_seconds:.0f} s, test accuracy {evaluation.accuracy['test']:.4f}")
     print("\n".join(describe(result)))
+    if report["selectors"]:  # the same heads by the field's pattern scores, as a cross-check
+        from mechanisms.heads import head_table
+        from mechanisms.sequences import model_inputs
+
+        tokens = model_inputs(learner, task.test_split().subset(slice(0, 300)))[0]
+        heads = head_table(learner.model_, tokens, getattr(learner, "pad_id", None))
+        layer, head = heads["induction_head"]
+        best = next(h for h in heads["heads"] if [h["layer"], h["head"]] == [layer, head])
+        print(
+            f"  cross-check (mechanisms.heads): induction head L{layer}H{head}, induction score "
+            f"{best['induction']:.2f} on repeated random tokens, {best['test']['induction']:.2f} on test data"
+        )
     print(
         f"alignment wall time {report['seconds']:.1f} s (one core; includes the synthesizer's search "
         f"{report['search'].get('seconds', 0.0):.1f} s)\n",

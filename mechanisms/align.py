@@ -9,8 +9,8 @@ stream, an LSTM state, an MLP layer: :func:`alignment_sites`):
   value per position is read at every real position (pooled); a value per example at the example's
   *readout position* (where the network reads out its answer; an MLP has one vector per example).
 - **Control task** (Hewitt & Liang): the same probe on a random label per input type, drawn from
-  the real labels' distribution: per position the type is (token, position); per example it is the
-  first input token. Selectivity = probe accuracy − control accuracy.
+  the real labels' distribution: per position the type is (token, position); per example it is
+  (first token, last real token, length). Selectivity = probe accuracy − control accuracy.
 - **Best site**: the earliest site whose selectivity is within ``SITE_TOLERANCE`` of the largest.
   The earliest, because a value computed once is carried along the residual stream to every later
   site, where nothing downstream may read it any more (fixed before any result was seen).
@@ -256,8 +256,21 @@ def _control(var: Variable, train: AlignData, test: AlignData, seed: int) -> tup
         width = max(train.X.shape[1], test.X.shape[1])
         table = control_table(var.train[var.train_real], n_tokens, width, seed)
         return tuple(table[D.X, np.arange(D.X.shape[1])] for D in (train, test))  # type: ignore[return-value]
-    table = control_table(var.train, n_tokens, 1, seed)
-    return table[train.X[:, 0], 0], table[test.X[:, 0], 0]
+    # Per example, an input's type is its first token, last real token and length: with one token
+    # alone, two or three types would often all draw one label, a control any probe gets right.
+    kinds = [_example_types(D) for D in (train, test)]
+    _, index = np.unique(np.concatenate([k for k in kinds]), axis=0, return_inverse=True)
+    table = control_table(var.train, int(index.max()) + 1, 1, seed)[:, 0]
+    labels = table[index.reshape(-1)]
+    return labels[: len(train)], labels[len(train) :]
+
+
+def _example_types(data: AlignData) -> np.ndarray:
+    """(first token, last real token, length) of each row (n, 3)."""
+    real = data.real
+    length = real.sum(axis=1)
+    last = data.X[np.arange(len(data)), np.maximum(length - 1, 0)]
+    return np.stack([data.X[:, 0], last, length], axis=1)
 
 
 def probe_row(
@@ -440,7 +453,8 @@ def das_basis(
 
 
 def selector_table(model, program: Program, dsl: DSL, data: AlignData) -> list[dict]:
-    """Per selector: every head's attention share on the selected keys, and the best head."""
+    """Per selector: every head's attention share on the selected keys (from the queries where it
+    selects any; with per-position outputs, the scored queries), and the best head."""
     sels = selectors(program)
     if not sels or not isinstance(model, Transformer):
         return []
@@ -452,6 +466,8 @@ def selector_table(model, program: Program, dsl: DSL, data: AlignData) -> list[d
     for sel in sels:
         chosen = values[sel] == 1  # (n, L, L); padding query rows hold 2
         L = chosen.shape[1]
+        if data.scored.shape == (len(data), L):  # per-position outputs: the queries the task scores
+            chosen &= data.scored[:, :, None]
         pattern = np.zeros((len(data), k_model, k_model), bool)
         pattern[:, :L, :L] = chosen
         shares = np.stack([pattern_score(a, pattern, real) for a in attention])  # (layers, heads)
