@@ -130,8 +130,8 @@ def _alignment(cell: Cell, task: Any, train: Any, learner: Any, result: CellResu
     start = time.perf_counter()
     try:
         report = alignment_report(learner, task, train, seed=cell.seed, synth_seconds=GRID_SYNTH_SECONDS)
-    except ValueError as exc:  # no program found, a network without sites: said, the cell still counts
-        result.metrics["alignment"] = {"error": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - no program found, an unexpected failure: said, the cell counts
+        result.metrics["alignment"] = {"error": f"{type(exc).__name__}: {exc}"}
         return
     summary = grid_alignment(report)
     result.metrics["alignment"] = summary
