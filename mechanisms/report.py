@@ -76,7 +76,7 @@ def analyse(
                 "emergence_step_heldout": modular.emergence_step(entries, key="heldout_restricted_accuracy"),
                 "generalization_step": modular.generalization_step(entries),
             }
-        return out
+        return out if fast else _with_llc(out, learner, train, seed)
     sizes = dict(n_probe=200, n_eval=300, n_random=50) if fast else {}
     try:
         result = sequences.analyse(
@@ -84,7 +84,21 @@ def analyse(
         )
     except ValueError as exc:
         raise ValueError(f"{task.spec} with {learner.method_name} is not covered ({exc})") from None
-    return {"analysis": "sequence", **result}
+    out = {"analysis": "sequence", **result}
+    return out if fast else _with_llc(out, learner, train, seed)
+
+
+def _with_llc(out: dict[str, Any], learner: Any, train: Split, seed: int) -> dict[str, Any]:
+    """``out`` with ``llc`` (:func:`mechanisms.llc.summary` of the final network's estimate) and the
+    mean of a cheaper estimate (:data:`mechanisms.llc.PROGRESS`) as ``llc`` in each progress entry."""
+    from mechanisms import llc
+
+    out["llc"] = llc.summary(llc.network_llc(learner, train, config=llc.DEFAULTS, seed=seed))
+    for entry in out.get("progress", []):
+        if entry.get("step") in learner.checkpoints_:
+            at = learner.model_at(entry["step"])
+            entry["llc"] = llc.network_llc(learner, train, model=at, config=llc.PROGRESS, seed=seed)["mean"]
+    return out
 
 
 def grid_summary(report: dict[str, Any]) -> dict[str, Any]:

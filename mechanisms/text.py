@@ -21,6 +21,8 @@ def describe(result: dict[str, Any]) -> list[str]:
         lines += _fourier(result)
     else:
         lines += _sequence(result)
+    if result.get("llc"):
+        lines.append(_llc(result["llc"], result.get("progress", [])))
     if "progress" in result:
         count = len(result["progress"])
         lines.append(f"progress   {count} checkpoints (every measure at each: --format json)")
@@ -35,6 +37,20 @@ def describe(result: dict[str, Any]) -> list[str]:
     for path in result.get("plots", []):
         lines.append(f"plot       {path}")
     return lines
+
+
+def _llc(llc: dict[str, Any], progress: list[dict[str, Any]]) -> str:
+    """The LLC line: the estimate with its sd over chains, the hyper-parameters, the chains' health,
+    and the per-checkpoint curve's first, largest and last value."""
+    value = "diverged (lower epsilon)" if llc["mean"] is None else f"{llc['mean']:.2f} ± {llc['sd']:.2f}"
+    line = (f"llc        {value} (eps {llc['epsilon']:g}, nbeta {llc['nbeta']:.1f}, gamma {llc['gamma']:g}, "
+            f"{llc['chains']} chains × {llc['draws']} draws; below initial loss {_f(llc['below_initial'])})")
+    curve = [(e["step"], e["llc"]) for e in progress if e.get("llc") is not None]
+    if curve:
+        peak = max(curve, key=lambda c: c[1])
+        line += (f"; over training: step {curve[0][0]} {curve[0][1]:.1f}, peak {peak[1]:.1f} at step "
+                 f"{peak[0]}, step {curve[-1][0]} {curve[-1][1]:.1f}")
+    return line
 
 
 def _fourier(result: dict[str, Any]) -> list[str]:

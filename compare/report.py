@@ -1,0 +1,412 @@
+"""``dlps report``: one Markdown document with its PNGs, regenerated from a results store.
+
+Every number in it is computed here from stored cells (nothing is typed in by hand): sample
+efficiency per task (the tables of ``dlps table`` and the learning curves of ``dlps plot``), the
+mechanism summaries against n, emergence against generalization steps, the alignment tables,
+simplicity on both sides with the cross-task correlations, out-of-distribution accuracy by method,
+and the claims table (:mod:`compare.claims`), where each claim of the README's "Science" part gets
+its number, interval, sample and what would have contradicted it, or says what to run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from compare.metrics import mean_ci
+from compare.report_stats import correlations, operations
+from compare.store import Row, Store
+from compare.tables import Summary, render, summarize
+from tasks.spec import split_spec
+
+#: Learners with a network (their cells carry LLC, dead units, mechanism summaries).
+NETWORKS = ("transformer", "mlp", "lstm")
+
+
+def _method(row: Row) -> str:
+    return split_spec(row.cell.method)[0]
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _ci(values: Sequence[float], digits: int = 2) -> str:
+    """``mean ± half-width (k)`` of a 95% t-interval over the finite values, with their count."""
+    finite = [float(v) for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return "n/a"
+    mean, low, _ = mean_ci(finite)
+    return f"{mean:.{digits}f} ± {mean - low:.{digits}f} ({len(finite)})"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    if not rows:
+        return []
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    return out + [""]
+
+
+def _groups(rows: Sequence[Row], keep) -> dict[tuple[str, str, int], list[Row]]:
+    out: dict[tuple[str, str, int], list[Row]] = {}
+    for row in rows:
+        if row.result.status == "ok" and keep(row):
+            out.setdefault((row.cell.task, row.cell.method, row.cell.n), []).append(row)
+    return dict(sorted(out.items()))
+
+
+# --- sections ------------------------------------------------------------------------------------
+
+
+def sample_efficiency(summaries: Sequence[Summary], out: Path) -> list[str]:
+    from compare.plots import plot_summaries
+
+    lines = [
+        "## Sample efficiency",
+        "",
+        "Test accuracy against the number of training examples n, per task and method (the table of "
+        "`dlps table`; n@99: the smallest n whose median over seeds is ≥ 99%).",
+        "",
+    ]
+    if not summaries:
+        return lines + ["The store has no finished cells.", ""]
+    lines += [render(summaries, "markdown"), ""]
+    for path in plot_summaries(summaries, out):
+        lines += [f"![learning curves]({path.name})", ""]
+    return lines
+
+
+def mechanism_columns(rows: Sequence[Row]) -> list[str]:
+    lines = [
+        "## Mechanisms against n",
+        "",
+        "Per network cell, the grid's mechanism summary (`dlps mechanisms`, fast form): the most frequent "
+        "text over seeds at each n, with the mean of each number stored beside it.",
+        "",
+    ]
+    table = []
+    for (task, method, n), group in _groups(rows, lambda r: "mechanism" in r.result.metrics).items():
+        entries = [r.result.metrics["mechanism"] for r in group]
+        texts = [e.get("text") for e in entries if e.get("text")]
+        common = max(sorted(set(texts)), key=texts.count) if texts else "n/a"
+        numbers = sorted(
+            {
+                k
+                for e in entries
+                for k, v in e.items()
+                if isinstance(v, int | float) and not isinstance(v, bool)
+            }
+        )
+        shown = "; ".join(
+            f"{k} {_fmt(float(np.mean([e[k] for e in entries if e.get(k) is not None])))}"
+            for k in numbers
+            if any(e.get(k) is not None for e in entries)
+        )
+        table.append([task, method, n, f"{common} ({texts.count(common)}/{len(group)})", shown or "-"])
+    if not table:
+        return lines + [
+            "No cell in this store has a mechanism summary (network cells of `dlps run` store one).",
+            "",
+        ]
+    return lines + _table(["task", "method", "n", "most frequent summary", "means"], table)
+
+
+def emergence(rows: Sequence[Row], out: Path) -> tuple[list[str], list[tuple[float, float]]]:
+    """The emergence-against-generalization table and plot; also the (emergence, generalization)
+    pairs of every cell that has both (for the claims)."""
+    lines = [
+        "## Emergence against generalization",
+        "",
+        "Per network cell with a Fourier summary: the emergence step (restricted logits classify ≥ 99% "
+        "of all pairs from then on), its held-out control, and the generalization step (first logged "
+        "step with test accuracy ≥ 99%). Mean ± 95% CI (cells).",
+        "",
+    ]
+    table, pairs = [], []
+    for (task, method, n), group in _groups(
+        rows, lambda r: "emergence_step" in r.result.metrics.get("mechanism", {})
+    ).items():
+        mech = [r.result.metrics["mechanism"] for r in group]
+        gen = [r.result.steps_generalize for r in group]
+        for m, g in zip(mech, gen, strict=True):
+            if m.get("emergence_step_heldout") is not None and g is not None:
+                pairs.append((float(m["emergence_step_heldout"]), float(g)))
+        table.append(
+            [
+                task,
+                method,
+                n,
+                _ci([m.get("emergence_step") for m in mech], 0),
+                _ci([m.get("emergence_step_heldout") for m in mech], 0),
+                _ci(gen, 0),
+                f"{sum(g is None for g in gen)}/{len(gen)}",
+            ]
+        )
+    if not table:
+        return lines + [
+            "No cell in this store has an emergence step (modular x+y or x-y network cells).",
+            "",
+        ], pairs
+    lines += _table(
+        ["task", "method", "n", "emergence", "held-out control", "generalization", "never generalized"], table
+    )
+    if pairs:
+        lines += [f"![emergence against generalization]({_scatter(pairs, out)})", ""]
+    return lines, pairs
+
+
+def _scatter(pairs: Sequence[tuple[float, float]], out: Path) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    x, y = zip(*pairs, strict=True)
+    ax.scatter(x, y, s=12)
+    top = max(max(x), max(y)) * 1.05 + 1
+    ax.plot([0, top], [0, top], "k--", linewidth=0.8, label="emergence = generalization")
+    ax.set_xlabel("emergence step (held-out control)")
+    ax.set_ylabel("generalization step (test ≥ 99%)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    name = "emergence.png"
+    fig.savefig(out / name, dpi=120)
+    plt.close(fig)
+    return name
+
+
+def alignment(rows: Sequence[Row]) -> tuple[list[str], list[float]]:
+    """The alignment tables; also the per-cell share of aligned subexpressions (for the claims)."""
+    lines = ["## Program ↔ network alignment", ""]
+    table, shares = [], []
+    for (task, method, n), group in _groups(
+        rows, lambda r: "aligned" in r.result.metrics.get("alignment", {})
+    ).items():
+        aligns = [r.result.metrics["alignment"] for r in group]
+        share = [a["aligned"] / a["of"] for a in aligns if a.get("of")]
+        shares += share
+        best: dict[str, float] = {}
+        for a in aligns:
+            for sub in (a.get("programs") or [{}])[0].get("subexpressions", []):
+                iia = sub.get("iia")
+                if iia is not None:
+                    best[sub["expression"]] = max(best.get(sub["expression"], -1.0), float(iia))
+        shown = ", ".join(f"{e} {v:.2f}" for e, v in sorted(best.items(), key=lambda kv: -kv[1])[:4])
+        table.append([task, method, n, _ci(share), f"{aligns[0].get('threshold', 'n/a')}", shown or "-"])
+    if not table:
+        return lines + [
+            "No cell in this store has an alignment. Run the grid with it: "
+            "`dlps run --preset science --align` (or `dlps run ... --align`).",
+            "",
+        ], shares
+    lines += [
+        "Per network cell: the share of the program's subexpressions aligned (interchange-intervention "
+        "accuracy at or above the threshold), and the best IIA per subexpression over seeds.",
+        "",
+    ]
+    return lines + _table(
+        ["task", "method", "n", "aligned share", "IIA threshold", "best IIA"], table
+    ), shares
+
+
+def simplicity(rows: Sequence[Row], out: Path) -> list[str]:
+    lines = [
+        "## Simplicity on both sides",
+        "",
+        "Synthesizer: the MAP program's bits and the number of distinct programs consistent with the "
+        "training data within 2 bits of it. Networks: the local learning coefficient (SGLD; its "
+        "hyper-parameters are stored per cell), dead units, the weight norm and the mean effective "
+        "rank of the weight matrices. Mean ± 95% CI (cells).",
+        "",
+    ]
+    synth, nets = [], []
+    for (task, method, n), group in _groups(rows, lambda r: "simplicity" in r.result.metrics).items():
+        s = [r.result.metrics["simplicity"] for r in group]
+        if s[0].get("side") == "synth":
+            synth.append(
+                [
+                    task,
+                    method,
+                    n,
+                    _ci([x.get("bits") for x in s], 1),
+                    _ci([x.get("near_programs") for x in s], 1),
+                ]
+            )
+        else:
+            dead = [x["dead_units"] / x["units"] for x in s if x.get("units")]
+            nets.append(
+                [
+                    task,
+                    method,
+                    n,
+                    _ci([x.get("llc") for x in s], 1),
+                    _ci([x.get("llc_below_initial") for x in s], 3),
+                    _ci(dead, 3),
+                    _ci([x.get("weight_norm") for x in s], 1),
+                    _ci([x.get("effective_rank_mean") for x in s], 1),
+                ]
+            )
+    if not synth and not nets:
+        return lines + [
+            "No cell in this store has simplicity measures (cells run by this dlps store them).",
+            "",
+        ]
+    lines += _table(["task", "method", "n", "bits", "programs within 2 bits"], synth)
+    lines += _table(
+        [
+            "task",
+            "method",
+            "n",
+            "LLC",
+            "draws below initial loss",
+            "dead units (share)",
+            "weight norm",
+            "effective rank (mean)",
+        ],
+        nets,
+    )
+    plot = _llc_plot(rows, out)
+    return lines + ([f"![LLC against n]({plot})", ""] if plot else [])
+
+
+def _llc_plot(rows: Sequence[Row], out: Path) -> str | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series: dict[str, dict[int, list[float]]] = {}
+    for row in rows:
+        llc = (row.result.metrics.get("simplicity") or {}).get("llc")
+        if row.result.status == "ok" and llc is not None:
+            label = f"{row.cell.task} | {row.cell.method}"
+            series.setdefault(label, {}).setdefault(row.cell.n, []).append(float(llc))
+    if not series:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for label, by_n in sorted(series.items()):
+        ns = sorted(by_n)
+        ax.plot(ns, [np.mean(by_n[n]) for n in ns], "-o", markersize=3, label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("training examples n")
+    ax.set_ylabel("LLC (mean over seeds)")
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    name = "llc.png"
+    fig.savefig(out / name, dpi=120)
+    plt.close(fig)
+    return name
+
+
+def cross_task(rows: Sequence[Row]) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """The cross-task table per prime and network method, and its correlations (for the claims)."""
+    lines = [
+        "## Across modular operations",
+        "",
+        "Per operation at one prime: the synthesizer's MAP bits, the network's n@99 (operations it "
+        "never brought to 99% are ranked last, tied), and its LLC at the largest n (mean over seeds). "
+        "Spearman's ρ with bootstrap 95% intervals over operations and seeds.",
+        "",
+    ]
+    found: dict[str, dict[str, Any]] = {}
+    for network in NETWORKS:
+        for p, ops in sorted(operations(rows, network).items()):
+            corr = correlations(ops)
+            found[f"{network} p={p}"] = corr
+            values = corr["values"]
+            table = [
+                [
+                    op.op,
+                    _fmt(values["bits"][i], 1),
+                    "not reached" if values["n99"][i] > max(op.accuracy) else _fmt(values["n99"][i], 0),
+                    _fmt(values["llc"][i], 1),
+                    len(op.llc),
+                ]
+                for i, op in enumerate(ops)
+            ]
+            lines += [f"**{network}, p = {p}** ({len(ops)} operations)", ""]
+            lines += _table(["operation", "MAP bits", "n@99", "LLC at largest n", "seeds"], table)
+            lines += _table(
+                ["pair", "ρ", "95% interval", "operations", "seeds"],
+                [
+                    [
+                        k.replace("~", " ~ "),
+                        _fmt(v["rho"]),
+                        f"[{_fmt(v['low'])}, {_fmt(v['high'])}]",
+                        v["n_ops"],
+                        v["seeds"],
+                    ]
+                    for k, v in corr.items()
+                    if k != "values"
+                ],
+            )
+    if not found:
+        lines += [
+            "The store has no modular operations with both synthesizer and network cells: run "
+            "`dlps run --preset science`.",
+            "",
+        ]
+    return lines, found
+
+
+def ood(summaries: Sequence[Summary]) -> list[str]:
+    lines = [
+        "## Out-of-distribution accuracy by method",
+        "",
+        "Accuracy on each OOD split at the largest n (mean ± 95% CI over seeds).",
+        "",
+    ]
+    table = [
+        [s.task, s.method, name, f"{p.n}", f"{100 * p.mean:.1f} ± {100 * p.half_width:.1f} ({p.seeds})"]
+        for s in summaries
+        for name, p in s.ood.items()
+    ]
+    if not table:
+        return lines + ["No task in this store has an OOD split.", ""]
+    return lines + _table(["task", "method", "split", "n", "accuracy %"], table)
+
+
+def build(store_path: str | Path, out: str | Path) -> Path:
+    """Write ``out/report.md`` and its PNGs from the store at ``store_path``; return the report's path.
+    The store is only read (StoreError, one line, for anything that is not a readable store)."""
+    from compare.claims import claims_section
+
+    out = Path(out)
+    with Store(store_path, create=False) as store:
+        rows = store.rows()
+    out.mkdir(parents=True, exist_ok=True)
+    summaries = summarize(rows)
+    ok = sum(r.result.status == "ok" for r in rows)
+    tasks = sorted({r.cell.task for r in rows})
+    lines = [
+        "# dlps report",
+        "",
+        f"Regenerated by `dlps report` from `{Path(store_path).name}`: {len(rows)} cells ({ok} finished, "
+        f"{len(rows) - ok} failed) over {len(tasks)} tasks. Every number below is computed from the "
+        "stored cells.",
+        "",
+    ]
+    emerge_lines, pairs = emergence(rows, out)
+    align_lines, shares = alignment(rows)
+    cross_lines, found = cross_task(rows)
+    body = (
+        sample_efficiency(summaries, out)
+        + mechanism_columns(rows)
+        + emerge_lines
+        + align_lines
+        + simplicity(rows, out)
+        + cross_lines
+        + ood(summaries)
+    )
+    lines += claims_section(summaries, pairs, shares, found) + body
+    path = out / "report.md"
+    path.write_text("\n".join(lines).rstrip() + "\n")
+    return path

@@ -1,0 +1,78 @@
+"""Pictures of the LLC: the ε × nβ calibration grid (``dlps llc-calibrate``) and the LLC over training."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_calibration(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    """The estimate against ε, one line per nβ, error bars the sd over chains; a diverged pair is a
+    cross on the axis. A usable ε sits where the line is flat and the chains agree."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.0, 4.2))
+    for nbeta in sorted({r["nbeta"] for r in rows}):
+        line = sorted((r for r in rows if r["nbeta"] == nbeta), key=lambda r: r["epsilon"])
+        ok = [r for r in line if r["mean"] is not None and math.isfinite(r["mean"])]
+        shown = ax.errorbar(
+            [r["epsilon"] for r in ok],
+            [r["mean"] for r in ok],
+            yerr=[r["sd"] for r in ok],
+            marker="o",
+            markersize=3,
+            capsize=2,
+            label=f"nβ = {nbeta:.3g}",
+        )
+        bad = [r["epsilon"] for r in line if r not in ok]
+        if bad:
+            ax.plot(bad, [0.0] * len(bad), "x", color=shown[0].get_color())
+    ax.set_xscale("log")
+    ax.set_xlabel("SGLD step ε")
+    ax.set_ylabel("LLC estimate (mean ± sd over chains)")
+    ax.set_title("LLC calibration (× = diverged)", fontsize=9)
+    ax.legend(fontsize=7)
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_curve(curves: dict[str, Sequence[tuple[int, float | None, float | None]]], path: str | Path) -> Path:
+    """LLC (left axis) and test accuracy (right axis, dashed) against the training step (log axis), one
+    colour per run; ``curves`` maps a label to (step, llc, test accuracy) triples."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    acc_ax = ax.twinx()
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (label, points) in enumerate(sorted(curves.items())):
+        colour = colours[i % len(colours)]
+        llc = [(s, v) for s, v, _ in points if v is not None and s > 0]
+        acc = [(s, a) for s, _, a in points if a is not None and s > 0]
+        if llc:
+            ax.plot(*zip(*llc, strict=True), "-o", markersize=2, color=colour, label=f"{label} LLC")
+        if acc:
+            acc_ax.plot(*zip(*acc, strict=True), "--", linewidth=1, color=colour, label=f"{label} test acc")
+    ax.set_xscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("LLC")
+    acc_ax.set_ylabel("test accuracy (dashed)")
+    acc_ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=6, loc="upper left")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
