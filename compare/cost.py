@@ -20,6 +20,7 @@ worker with one torch thread.
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -58,11 +59,14 @@ class Estimate:
         return sum(self.seconds.values())
 
     def wall(self, workers: int) -> float:
-        """Wall seconds on ``workers`` processes: the work shared out, but never less than the
-        longest job (jobs are not split between workers), plus each worker's start-up."""
+        """Wall seconds on ``workers`` processes: each job, longest first, goes to the worker that
+        is free first (as a process pool hands them out), plus a worker's start-up."""
         if not self.jobs:
             return 0.0
-        return max(self.total / max(workers, 1), max(self.jobs)) + _constants()["worker_start"]
+        free = [0.0] * max(workers, 1)
+        for seconds in sorted(self.jobs, reverse=True):
+            heapq.heapreplace(free, free[0] + seconds)
+        return max(free) + _constants()["worker_start"]
 
 
 def _constants() -> dict[str, Any]:
@@ -180,26 +184,35 @@ def _param(spec: str, name: str) -> Any:
     return None if value in (None, "none") else value
 
 
-def estimate(cells: Sequence[Cell], batch: bool = True) -> Estimate:
-    """The estimated CPU seconds of running ``cells``, grouped into jobs as the runner groups them."""
+@cache
+def _job_seconds(cells: tuple[Cell, ...], batched: bool) -> float:
     from compare.methods import learner_class
-    from compare.runner import make_jobs
     from tasks import parse_task
     from tasks.spec import split_spec
 
+    first = cells[0]
+    task = parse_task(first.task)
+    method = learner_class(split_spec(first.method_spec)[0]).method_name
+    if batched and getattr(learner_class(method), "has_model", False):
+        steps = network_shape(first.task, first.method_spec).steps
+        seconds = network_job_seconds(cells, len(task.test_split()), _mechanism_seconds(task, method, steps))
+    else:
+        seconds = sum(cell_seconds(cell, task, method) for cell in cells)
+    return seconds + _constants()["job"]
+
+
+def job_seconds(job: Any) -> float:
+    """The estimated CPU seconds of one job (:class:`compare.executors.Job`)."""
+    return _job_seconds(job.cells, job.batched)
+
+
+def estimate(cells: Sequence[Cell], batch: bool = True) -> Estimate:
+    """The estimated CPU seconds of running ``cells``, grouped into jobs as the runner groups them."""
+    from compare.runner import make_jobs
+
     out = Estimate(seconds=defaultdict(float), cells=defaultdict(int))
-    job_start = _constants()["job"]
     for job in make_jobs(cells, batch):
-        first = job.cells[0]
-        task = parse_task(first.task)
-        method = learner_class(split_spec(first.method_spec)[0]).method_name
-        if getattr(learner_class(method), "has_model", False):
-            test_rows = len(task.test_split())
-            steps = network_shape(first.task, first.method_spec).steps
-            seconds = network_job_seconds(job.cells, test_rows, _mechanism_seconds(task, method, steps))
-        else:
-            seconds = sum(cell_seconds(cell, task, method) for cell in job.cells)
-        seconds += job_start
+        seconds = job_seconds(job)
         out.jobs.append(seconds)
         for cell in job.cells:
             out.seconds[(cell.task, cell.method)] += seconds / len(job.cells)

@@ -48,8 +48,14 @@ class RunSummary:
 
 
 def make_jobs(cells: Sequence[Cell], batch: bool = True) -> list[Job]:
-    """One job per cell, except that the cells of one task and method spec form one batched job when
-    the method can fit many at once. Larger n first, so that the longest jobs do not come last."""
+    """One job per cell, except that the cells of one task and method spec that can be fitted
+    together form batched jobs: one per stack that training would form anyway
+    (:func:`baselines.batched.plan_stacks`), so that one method's stacks run on different workers
+    side by side. Longest first by the cost model (:mod:`compare.cost`), so that no long job comes
+    last while the other workers wait."""
+    from baselines.batched import plan_stacks
+    from compare.cost import job_seconds, network_shape
+
     groups: dict[tuple[str, str], list[Cell]] = {}
     jobs = []
     for cell in cells:
@@ -57,8 +63,10 @@ def make_jobs(cells: Sequence[Cell], batch: bool = True) -> list[Job]:
             groups.setdefault((cell.task, cell.method_spec), []).append(cell)
         else:
             jobs.append(Job((cell,)))
-    jobs += [Job(tuple(group), batched=True) for group in groups.values()]
-    return sorted(jobs, key=lambda job: -max(cell.n for cell in job.cells))
+    for (task, spec), group in groups.items():
+        stacks = plan_stacks([c.n for c in group], network_shape(task, spec).batch_size)
+        jobs += [Job(tuple(group[i] for i in stack), batched=True) for stack in stacks]
+    return sorted(jobs, key=lambda job: (-job_seconds(job), -max(cell.n for cell in job.cells)))
 
 
 #: Seconds a claim on a cell lasts without renewal (renewed whenever a job comes back). Long, because

@@ -185,3 +185,18 @@ def test_device_cpu_trains_there(tmp_path):
     # The device is where a cell runs, not what it computes: the same cells as without it.
     again = invoke("run", *GRID, "--store", str(store), "--jobs", "1")
     assert "8 cells: 8 already in the store, 0 run" in again.output
+
+
+def test_a_methods_stacks_are_separate_jobs_longest_first():
+    from baselines.batched import plan_stacks
+
+    grid = cells("transformer", sizes=(2, 4, 1000, 1200), seeds=(0, 1), task="modular:p=59")
+    jobs = make_jobs(grid)
+    stacks = plan_stacks([c.n for c in grid], None)
+    assert len(stacks) > 1 and all(job.batched for job in jobs)
+    assert sorted(sorted(c.key for c in job.cells) for job in jobs) == sorted(
+        sorted(grid[i].key for i in stack) for stack in stacks
+    )
+    est = estimate(grid)
+    assert est.jobs == sorted(est.jobs, reverse=True) and max(c.n for c in jobs[0].cells) == 1200
+    assert est.wall(2) < est.wall(1)  # the stacks run side by side
