@@ -94,9 +94,22 @@ NANDA = ("transformer:n_layers=1,d_model=128,n_heads=4,d_mlp=512,act=relu,normal
 #: paper: the full comparison with paper-like settings (Nanda's grokking transformer at p=113, every
 #: learner, sizes 4..4096, 5 seeds): hours on a CPU, a GPU helps the networks.
 QUICK_INDUCTION = "induction:d_vocab=16,seq_len=16,min_seg=3,max_seg=6,ood_len=32"
+#: science: exactly the grid ``dlps report`` needs (run it with ``--align``): the cross-task study —
+#: eight modular operations at p = 23 whose MAP programs span 10 to 31 bits (the synthesizer finds each
+#: in under a second; p = 23 keeps 1,500-step transformers to seconds a cell on a CPU), 70% of the pairs
+#: as the training pool so that n@99 can be reached, sizes up to the smallest pool (x/y: 354) — and
+#: the quick preset's bracket and induction parts (OOD splits, sequence mechanisms, alignment).
+SCIENCE_OPS = ("x+y", "x-y", "x/y", "x^2+y", "x^2+y^2", "x^3+xy", "x^2+xy+y^2", "x^3+xy^2+y")
 PRESETS: dict[str, tuple[GridPart, ...]] = {
     "quick": (
         GridPart(("modular:op=x+y,p=59",), ("synth", "transformer", "lookup"), (2, 8, 32, 128, 512, 1740)),
+        GridPart(("brackets:kind=dyck1",), ("synth:max_candidates=1000000", "lstm:steps=300", "lookup"),
+                 (2, 8, 32, 128, 512)),
+        GridPart((QUICK_INDUCTION,), ("synth", "transformer:steps=600", "lookup"), (8, 32, 128, 512, 2048)),
+    ),
+    "science": (
+        GridPart(tuple(f"modular:op={op},p=23,test_fraction=0.3" for op in SCIENCE_OPS),
+                 ("synth", "transformer", "lookup"), (40, 80, 160, 240, 340)),
         GridPart(("brackets:kind=dyck1",), ("synth:max_candidates=1000000", "lstm:steps=300", "lookup"),
                  (2, 8, 32, 128, 512)),
         GridPart((QUICK_INDUCTION,), ("synth", "transformer:steps=600", "lookup"), (8, 32, 128, 512, 2048)),

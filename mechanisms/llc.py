@@ -108,8 +108,34 @@ def estimate(
             return torch.arange(n)
         return torch.randperm(n, generator=g)[:batch]
 
-    with torch.no_grad():
-        initial = float(np.mean([float(batch_loss(sampler, rows())) for _ in range(config.init_batches)]))
+    threads = torch.get_num_threads()
+    if device.type == "cpu":  # small models, many short steps: threads only wait on each other
+        torch.set_num_threads(1)
+    try:
+        with torch.no_grad():
+            initial = float(np.mean([float(batch_loss(sampler, rows())) for _ in range(config.init_batches)]))
+        per_chain, below, diverged = _chains(
+            sampler, params, anchor, batch_loss, rows, initial, nbeta, config, g
+        )
+    finally:
+        torch.set_num_threads(threads)
+    ok = diverged == 0
+    out = asdict(config) | {"nbeta": nbeta, "batch_size": batch}
+    out |= {
+        "mean": float(np.mean(per_chain)) if ok else None,
+        "sd": (float(np.std(per_chain, ddof=1)) if len(per_chain) > 1 else 0.0) if ok else None,
+        "per_chain": per_chain,
+        "initial_loss": initial,
+        "below_initial": below / (len(per_chain) * config.draws) if per_chain else None,
+        "diverged": diverged,
+    }
+    return out
+
+
+def _chains(sampler, params, anchor, batch_loss, rows, initial, nbeta, config, g):
+    """Run the chains from ``anchor``; per chain the estimate, with the draws below ``initial`` and the
+    number of chains whose loss became non-finite."""
+    device = anchor[0].device if anchor else torch.device("cpu")
     per_chain, below, diverged = [], 0, 0
     for _ in range(config.chains):
         with torch.no_grad():
@@ -136,17 +162,7 @@ def estimate(
             continue
         below += sum(value < initial for value in losses)
         per_chain.append(nbeta * (float(np.mean(losses)) - initial))
-    ok = diverged == 0
-    out = asdict(config) | {"nbeta": nbeta, "batch_size": batch}
-    out |= {
-        "mean": float(np.mean(per_chain)) if ok else None,
-        "sd": (float(np.std(per_chain, ddof=1)) if len(per_chain) > 1 else 0.0) if ok else None,
-        "per_chain": per_chain,
-        "initial_loss": initial,
-        "below_initial": below / (len(per_chain) * config.draws) if per_chain else None,
-        "diverged": diverged,
-    }
-    return out
+    return per_chain, below, diverged
 
 
 def network_batch_loss(learner: Any, train: Any) -> tuple[BatchLoss, int]:
