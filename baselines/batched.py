@@ -14,6 +14,8 @@ When several worker processes train side by side, give each one torch thread
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from sklearn.base import clone
@@ -59,6 +61,15 @@ def limit_threads(n: int = 1) -> None:
 OVERHEAD_ROWS = 150
 
 
+def stack_overhead(device: str) -> float:
+    """:data:`OVERHEAD_ROWS` for models trained on ``device``: on a GPU a step's fixed cost (kernel
+    launches, tens of microseconds each) dwarfs the rows of these tiny models, so all of them form
+    one stack (up to ``max_models``)."""
+    from baselines.learners import resolve_device
+
+    return OVERHEAD_ROWS if resolve_device(device).type == "cpu" else math.inf
+
+
 def plan_stacks(
     sizes: list[int],
     batch_size: int | None,
@@ -74,8 +85,10 @@ def plan_stacks(
     contiguous there). ``max_models`` caps the models in one stack.
     """
     order = sorted(range(len(sizes)), key=lambda i: sizes[i])
-    rows = [min(sizes[i], batch_size) if batch_size else sizes[i] for i in order]
     cap = max_models or len(order)
+    if math.isinf(overhead_rows):  # one stack (of at most cap models) whatever the sizes
+        return [order[i : i + cap] for i in range(0, len(order), cap)]
+    rows = [min(sizes[i], batch_size) if batch_size else sizes[i] for i in order]
     best = [0.0] + [float("inf")] * len(order)  # best[j]: cheapest plan for the first j models
     cut = [0] * (len(order) + 1)
     for j in range(1, len(order) + 1):
@@ -128,7 +141,7 @@ def fit_many(
         groups.setdefault((X.shape[1:], y.shape[1:]), []).append(i)
     for members in groups.values():
         sizes = [len(pairs[i][0]) for i in members]
-        for stack in plan_stacks(sizes, learner.batch_size, max_models):
+        for stack in plan_stacks(sizes, learner.batch_size, max_models, stack_overhead(learner.device)):
             part = [members[k] for k in stack]
             train_group([clones[i] for i in part], [pairs[i] for i in part], eval_sets, StackedEngine)
     return clones

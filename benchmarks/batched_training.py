@@ -76,6 +76,69 @@ def compare(task, method: str, sizes: list[int], seeds: list[int], settings: dic
     )
 
 
+def step_variants(task, method: str, sizes: list[int], seeds: list[int], steps: int) -> None:
+    """The stacked training step of one group three ways, CPU ms per step: eager (what training
+    runs), ``torch.compile`` (inductor; its compile time printed beside, wall and this thread's
+    CPU, since the C++ compiler runs in child processes), and fused AdamW over one flat parameter
+    buffer (parameters and gradients as views of two flat tensors: one tensor for the optimizer)."""
+    from baselines.batched import StackedEngine
+    from baselines.training import masked_loss, pad_stack
+
+    cells = [(n, seed) for n in sizes for seed in seeds]
+    splits = [task.train_split(n, seed) for n, seed in cells]
+    learners = [make_learner(method, splits[0], random_state=seed, steps=1) for _, seed in cells]
+    begun = [learner._begin(sp.X, sp.y, []) for learner, sp in zip(learners, splits, strict=True)]
+    engine = StackedEngine([b[1] for b in begun])
+    data = pad_stack([b[2] for b in begun])
+    params = engine.parameters()
+
+    def loss_of(X, R, T):
+        loss, count = masked_loss(engine.logits(X, R), T)
+        return (loss / count.clamp(min=1)).sum()
+
+    def per_step(loss_fn, opt, zero) -> float:
+        def step():
+            zero()
+            loss_fn(data.X, data.R, data.T).backward()
+            opt.step()
+
+        for _ in range(3):
+            step()
+        start = time.thread_time()
+        for _ in range(steps):
+            step()
+        return (time.thread_time() - start) / steps * 1e3
+
+    adamw = torch.optim.AdamW(params, lr=1e-3, fused=True)
+    eager = per_step(loss_of, adamw, lambda: adamw.zero_grad(set_to_none=True))
+    print(f"# step of a stack of {len(cells)} ({sizes[0]}..{sizes[-1]}): eager {eager:.2f} ms", flush=True)
+    wall, cpu = time.perf_counter(), time.thread_time()
+    try:
+        compiled = torch.compile(loss_of)
+        adamw.zero_grad(set_to_none=True)
+        compiled(data.X, data.R, data.T).backward()
+        built = f"compile {time.perf_counter() - wall:.1f} s wall, {time.thread_time() - cpu:.1f} s CPU here"
+        fast = per_step(compiled, adamw, lambda: adamw.zero_grad(set_to_none=True))
+        print(f"#   torch.compile: {fast:.2f} ms a step; {built}", flush=True)
+    except Exception as exc:  # noqa: BLE001 - no C++ compiler, an unsupported op: say so and go on
+        print(f"#   torch.compile failed: {type(exc).__name__}: {str(exc).splitlines()[0][:100]}")
+    flat = torch.cat([p.detach().flatten() for p in params])
+    grads = torch.zeros_like(flat)
+    offset = 0
+    for p in params:
+        p.data, p.grad = (
+            flat[offset : offset + p.numel()].view_as(p),
+            grads[offset : offset + p.numel()].view_as(p),
+        )
+        offset += p.numel()
+    whole = torch.nn.Parameter(flat)
+    whole.grad = grads
+    one = torch.optim.AdamW([whole], lr=1e-3, fused=True)
+    flat_ms = per_step(loss_of, one, grads.zero_)
+    again = per_step(loss_of, adamw, lambda: adamw.zero_grad(set_to_none=True))
+    print(f"#   one flat buffer: {flat_ms:.2f} ms a step (eager again: {again:.2f} ms)", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--task", default="modular:p=59,test_fraction=0.6")
@@ -87,6 +150,11 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2, help="runs of each path (interleaved); fastest counts")
     ap.add_argument(
         "--eval-points", type=int, default=5, help="test-set evaluations per model (cost the same either way)"
+    )
+    ap.add_argument(
+        "--step-variants",
+        action="store_true",
+        help="time the first group's stacked step eager, compiled and with one flat buffer",
     )
     args = ap.parse_args()
     if args.repeats < 1:
@@ -110,6 +178,8 @@ def main() -> None:
           "one-by-one ratio | max |test acc diff|")  # fmt: skip
     for sizes in groups:
         print(compare(task, args.method, sizes, seeds, settings, args.repeats), flush=True)
+    if args.step_variants:
+        step_variants(task, args.method, groups[0], seeds, args.steps)
 
 
 if __name__ == "__main__":

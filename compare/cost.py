@@ -44,6 +44,7 @@ class NetworkShape:
     batch_size: int | None
     steps: int
     evals: int
+    device: str = "auto"
 
 
 @dataclass
@@ -120,7 +121,14 @@ def network_shape(task_spec: str, method_spec: str) -> NetworkShape:
     params = sum(p.numel() for p in model.parameters())
     evals = len(eval_schedule(learner.steps, learner.eval_points))
     return NetworkShape(
-        f"{data_shape(split)}/{method}", ops, params, flops, learner.batch_size, learner.steps, evals
+        f"{data_shape(split)}/{method}",
+        ops,
+        params,
+        flops,
+        learner.batch_size,
+        learner.steps,
+        evals,
+        learner.device,
     )
 
 
@@ -132,19 +140,14 @@ def step_seconds(shape: NetworkShape, models: int, rows: int) -> float:
 
 
 def network_job_seconds(cells: Sequence[Cell], test_rows: int, mechanism: float) -> float:
-    """CPU seconds of one batched job: its stacks' training and evaluations, scoring and the
-    mechanism summary of every cell."""
-    from baselines.batched import plan_stacks
-
+    """CPU seconds of one network job (one stack, :func:`compare.runner.make_jobs`): its training
+    and evaluations, scoring and the mechanism summary of every cell."""
     shape = network_shape(cells[0].task, cells[0].method_spec)
     c = _network_constants(shape.key)
-    sizes = [cell.n for cell in cells]
-    total = 0.0
-    for stack in plan_stacks(sizes, shape.batch_size):
-        n_max = max(sizes[i] for i in stack)
-        rows = min(n_max, shape.batch_size) if shape.batch_size else n_max
-        total += shape.steps * step_seconds(shape, len(stack), rows)
-        total += shape.evals * len(stack) * (n_max + test_rows) * shape.flops * c["eval"]
+    n_max = max(cell.n for cell in cells)
+    rows = min(n_max, shape.batch_size) if shape.batch_size else n_max
+    total = shape.steps * step_seconds(shape, len(cells), rows)
+    total += shape.evals * len(cells) * (n_max + test_rows) * shape.flops * c["eval"]
     scoring = sum(cell.n + 2 * test_rows for cell in cells) * shape.flops * c["eval"]
     return total + scoring + mechanism * len(cells)
 
@@ -193,7 +196,7 @@ def _job_seconds(cells: tuple[Cell, ...], batched: bool) -> float:
     first = cells[0]
     task = parse_task(first.task)
     method = learner_class(split_spec(first.method_spec)[0]).method_name
-    if batched and getattr(learner_class(method), "has_model", False):
+    if getattr(learner_class(method), "has_model", False):
         steps = network_shape(first.task, first.method_spec).steps
         seconds = network_job_seconds(cells, len(task.test_split()), _mechanism_seconds(task, method, steps))
     else:
@@ -206,12 +209,14 @@ def job_seconds(job: Any) -> float:
     return _job_seconds(job.cells, job.batched)
 
 
-def estimate(cells: Sequence[Cell], batch: bool = True) -> Estimate:
-    """The estimated CPU seconds of running ``cells``, grouped into jobs as the runner groups them."""
+def estimate(cells: Sequence[Cell], batch: bool = True, device: str | None = None) -> Estimate:
+    """The estimated CPU seconds of running ``cells``, grouped into jobs as the runner groups them
+    (for networks on ``device``; the constants are the CPU's, so on a GPU this is what the same
+    work would cost on this machine's CPU)."""
     from compare.runner import make_jobs
 
     out = Estimate(seconds=defaultdict(float), cells=defaultdict(int))
-    for job in make_jobs(cells, batch):
+    for job in make_jobs(cells, batch, device):
         seconds = job_seconds(job)
         out.jobs.append(seconds)
         for cell in job.cells:

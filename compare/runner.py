@@ -47,13 +47,14 @@ class RunSummary:
         return text
 
 
-def make_jobs(cells: Sequence[Cell], batch: bool = True) -> list[Job]:
+def make_jobs(cells: Sequence[Cell], batch: bool = True, device: str | None = None) -> list[Job]:
     """One job per cell, except that the cells of one task and method spec that can be fitted
     together form batched jobs: one per stack that training would form anyway
     (:func:`baselines.batched.plan_stacks`), so that one method's stacks run on different workers
     side by side. Longest first by the cost model (:mod:`compare.cost`), so that no long job comes
-    last while the other workers wait."""
-    from baselines.batched import plan_stacks
+    last while the other workers wait. ``device``: where the networks train (None: their specs'
+    device; on a GPU a method's models form one stack)."""
+    from baselines.batched import plan_stacks, stack_overhead
     from compare.cost import job_seconds, network_shape
 
     groups: dict[tuple[str, str], list[Cell]] = {}
@@ -64,7 +65,9 @@ def make_jobs(cells: Sequence[Cell], batch: bool = True) -> list[Job]:
         else:
             jobs.append(Job((cell,)))
     for (task, spec), group in groups.items():
-        stacks = plan_stacks([c.n for c in group], network_shape(task, spec).batch_size)
+        shape = network_shape(task, spec)
+        overhead = stack_overhead(device or shape.device)
+        stacks = plan_stacks([c.n for c in group], shape.batch_size, None, overhead)
         jobs += [Job(tuple(group[i] for i in stack), batched=True) for stack in stacks]
     return sorted(jobs, key=lambda job: (-job_seconds(job), -max(cell.n for cell in job.cells)))
 
@@ -82,6 +85,7 @@ def run_grid(
     retry_failed: bool = False,
     batch: bool = True,
     progress: GridProgress | None = None,
+    device: str | None = None,
 ) -> RunSummary:
     """Run every cell of ``cells`` not yet in ``store`` (failed ones too when ``retry_failed``).
 
@@ -99,11 +103,11 @@ def run_grid(
     if mine:
         from compare.cost import estimate
 
-        summary.estimated = estimate(mine, batch).total
+        summary.estimated = estimate(mine, batch, device).total
     progress = progress or GridProgress(len(cells), summary.skipped + summary.elsewhere)
     try:
         with progress:
-            for job, outcome in executor.run(make_jobs(mine, batch)):
+            for job, outcome in executor.run(make_jobs(mine, batch, device)):
                 store.renew(owner, LEASE_SECONDS)
                 if isinstance(outcome, BaseException):
                     summary.lost += len(job.cells)
@@ -146,12 +150,14 @@ class GridRun:
     notes: list[str]
     store: Store
     executor: Any
+    device: str | None = None
 
     def execute(self, retry_failed: bool = False) -> RunSummary:
         """Run the pending cells; the store and executor are closed however it ends (Ctrl-C stops
         the workers at once; every finished cell is already stored)."""
         try:
-            return run_grid(self.cells, self.store, self.executor, retry_failed=retry_failed)
+            return run_grid(self.cells, self.store, self.executor, retry_failed=retry_failed,
+                            device=self.device)
         except KeyboardInterrupt:
             self.executor.close(abort=True)
             raise
@@ -194,7 +200,7 @@ def prepare_run(grid: dict[str, Any], budgets: Budgets, store: str, jobs: int | 
         executor.close()
         results.close()
         raise
-    return GridRun(cells, notes, results, executor)
+    return GridRun(cells, notes, results, executor, device)
 
 
 @dataclass
