@@ -149,7 +149,20 @@ def network_job_seconds(cells: Sequence[Cell], test_rows: int, mechanism: float)
     total = shape.steps * step_seconds(shape, len(cells), rows)
     total += shape.evals * len(cells) * (n_max + test_rows) * shape.flops * c["eval"]
     scoring = sum(cell.n + 2 * test_rows for cell in cells) * shape.flops * c["eval"]
-    return total + scoring + mechanism * len(cells)
+    return total + scoring + mechanism * len(cells) + sum(_llc_seconds(shape, cell.n) for cell in cells)
+
+
+def _llc_seconds(shape: NetworkShape, n: int) -> float:
+    """Per network cell: the simplicity measures' LLC estimate (:mod:`mechanisms.simplicity`), SGLD
+    chains of steps of the one model on minibatches of its training set."""
+    try:
+        from mechanisms.simplicity import GRID_LLC
+    except ImportError:  # no simplicity measures in this tree: nothing to pay
+        return 0.0
+    rows = min(n, GRID_LLC.batch_size or n)
+    steps = GRID_LLC.chains * (GRID_LLC.draws + GRID_LLC.burn_in)
+    forward = GRID_LLC.init_batches * rows * shape.flops * _network_constants(shape.key)["eval"]
+    return steps * step_seconds(shape, 1, rows) + forward
 
 
 def _mechanism_seconds(task: Any, method: str, steps: int) -> float:
