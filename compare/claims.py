@@ -132,6 +132,12 @@ def claims(
             r = study[1][key]
             c.number, c.low, c.high = r["rho"], r["low"], r["high"]
             c.sample = f"{study[0]}: {r['n_ops']} operations × {r['seeds']} seeds"
+        elif study is not None and study[1][key]["n_ops"] >= 3:
+            # ρ is undefined when one side is constant: typically no operation reached 99%
+            r = study[1][key]
+            c.sample = f"{study[0]}: {r['n_ops']} operations × {r['seeds']} seeds"
+            c.todo = ("no ranking: one side is the same for every operation (n@99 not reached by any?); "
+                      "train longer (`--steps`) or on more of the pairs")
         else:
             c.todo = RUN + " (≥ 3 modular operations with synthesizer and network cells)"
         out.append(c)
