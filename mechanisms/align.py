@@ -506,7 +506,8 @@ def align(
     """The alignment of ``program`` (a program of ``dsl``) with ``model``: probes fitted on ``train``
     and scored on ``test``, interchange pairs drawn from ``test``. ``baselines`` False skips the
     random-subspace and untrained-network IIAs (None then); ``das`` adds ``iia_das``, the IIA of a DAS
-    subspace of the same dimension at the best site, trained on pairs of ``train`` rows.
+    subspace of the same dimension at the best site, trained on pairs of ``train`` rows, and
+    ``iia_das_untrained``, the same on the untrained network.
 
     Returns ``program``, ``bits``, ``sites``, ``subexpressions`` (``expression``, ``type``,
     ``per_position``, ``bits``, ``site``, ``probe_accuracy``, ``control_accuracy``, ``selectivity``,
@@ -532,7 +533,7 @@ def align(
             r["iia"] = interchange_iia(model, r["site"], r["basis"], pairs, test, te_acts[r["site"]])
         best = best_site(rows)
         site, k = best["site"], len(best["basis"])
-        das_iia = random_iia = untrained_iia = None
+        das_iia = das_untrained = random_iia = untrained_iia = None
         if das and k:
             train_pairs = make_pairs(program, dsl, model, var, train, n_pairs, s + 1)
             learned = das_basis(model, site, k, train_pairs, train, tr_acts[site], s)
@@ -549,6 +550,9 @@ def align(
             u_te = site_activations(untrained, test, [site])[site]
             u_row = probe_row(untrained, site, var, train, test, u_tr, u_te, s)
             untrained_iia = interchange_iia(untrained, site, u_row["basis"], pairs, test, u_te)
+            if das:  # DAS trains a map: on an untrained network it shows what training alone finds
+                u_learned = das_basis(untrained, site, k, train_pairs, train, u_tr, s)
+                das_untrained = interchange_iia(untrained, site, u_learned, pairs, test, u_te)
         rows_out.append(
             {
                 "expression": str(var.expression),
@@ -562,10 +566,11 @@ def align(
                 "dimension": k,
                 "iia": best["iia"],
                 "iia_das": das_iia,
+                "iia_das_untrained": das_untrained,
                 "iia_random": random_iia,
                 "iia_untrained": untrained_iia,
                 "pairs": int(pairs.changed.sum()),
-            "iia_site": _most_causal(rows),
+                "iia_site": _most_causal(rows),
                 "by_site": [
                     {
                         key: r[key]

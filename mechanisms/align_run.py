@@ -318,7 +318,10 @@ def describe(result: dict[str, Any]) -> list[str]:
                 )
             )
         if any(s.get("iia_das") is not None for s in a["subexpressions"]):
-            das = ", ".join(f"{s['expression']} {num(s['iia_das'])}" for s in a["subexpressions"])
+            das = ", ".join(
+                f"{s['expression']} {num(s['iia_das'])} (untrained {num(s.get('iia_das_untrained'))})"
+                for s in a["subexpressions"]
+            )
             lines.append(f"  DAS IIA at the best site: {das}")
         for s in a["selectors"]:
             head_text = "no head" if s["head"] is None else f"head L{s['head'][0]}H{s['head'][1]}"
