@@ -226,12 +226,11 @@ class DryRun:
         by_task: dict[str, list[tuple[str, float]]] = {}
         for (task, method), seconds in sorted(est.seconds.items()):
             by_task.setdefault(task, []).append((method, seconds))
-        width = max(len(method) for task, method in est.seconds)
         for task, methods in by_task.items():
             out.append(task)
-            for method, seconds in methods:
+            for method, seconds in methods:  # numbers first: a method spec can be long (Nanda's)
                 cells = est.cells[(task, method)]
-                out.append(f"  {method:<{width}}  {cells:>6} cells  {duration(seconds):>9} of CPU")
+                out.append(f"  {cells:>6} cells  {duration(seconds):>9} of CPU  {method}")
         out.append(f"total: {len(self.pending)} cells to run, about {duration(est.total)} of CPU; about "
                    f"{duration(est.wall(self.workers))} on {self.workers} worker{'s' * (self.workers > 1)}")
         return out

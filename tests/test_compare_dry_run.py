@@ -40,8 +40,8 @@ def test_dry_run_lists_cells_and_estimates_and_writes_nothing(tmp_path):
     assert lines[0] == f"8 cells: 0 already in the store ({store}), 8 to run"
     assert lines[1] == "modular:op=x+y,p=7,test_fraction=0.5"
     rows = [line.split() for line in lines[2:4]]
-    assert [row[0].split(":")[0] for row in rows] == ["lookup", "transformer"]
-    assert all(row[1:3] == ["4", "cells"] and row[-2:] == ["of", "CPU"] for row in rows)
+    assert [row[-1].split(":")[0] for row in rows] == ["lookup", "transformer"]
+    assert all(row[:2] == ["4", "cells"] and row[-3:-1] == ["of", "CPU"] for row in rows)
     assert lines[-1].startswith("total: 8 cells to run, about ") and lines[-1].endswith("on 2 workers")
     assert not store.exists()  # a dry run creates no store
 
@@ -53,7 +53,7 @@ def test_dry_run_skips_what_the_store_holds(tmp_path):
     result = invoke("run", *GRID, "--store", str(store), "--dry-run")
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0].startswith("8 cells: 4 already in the store")
-    assert [line.split()[0].split(":")[0] for line in result.output.splitlines()[2:-1]] == ["transformer"]
+    assert [line.split()[-1].split(":")[0] for line in result.output.splitlines()[2:-1]] == ["transformer"]
     done = invoke("run", *lookup_only, "--store", str(store), "--dry-run")
     assert done.output == f"4 cells: 4 already in the store ({store}), 0 to run\n"
 
@@ -80,7 +80,7 @@ def test_dry_run_of_the_presets():
     lines = quick.output.splitlines()
     for family in ("modular", "brackets", "induction"):
         at = next(i for i, line in enumerate(lines) if line.startswith(family + ":"))
-        methods = {line.split()[0].split(":")[0] for line in lines[at + 1 : at + 4]}
+        methods = {line.split()[-1].split(":")[0] for line in lines[at + 1 : at + 4]}
         assert methods >= {"synth", "lookup"} and methods & {"transformer", "lstm", "mlp"}
 
 
