@@ -148,29 +148,37 @@ PRESETS: dict[str, tuple[GridPart, ...]] = {
 
 #: The constants of compare/cost.py (CPU seconds of one worker, one torch thread), measured on this
 #: project's 2-core machine by ``python benchmarks/cost_model.py`` (which prints this dict; rerun it on
-#: other hardware). network: per (data shape/method), seconds per dispatch unit (``op``), per weight
-#: per model (``param``), per training flop (``flop``) and per forward flop of evaluation (``eval``);
+#: other hardware; measured here while four other agents loaded both cores, which CPU time, unlike
+#: wall time, mostly sees through). network: per (data shape/method), seconds per dispatch unit
+#: (``op``), per weight per model (``param``), per training flop (``flop``) and per forward flop of
+#: evaluation (``eval``);
 #: mechanism: the Fourier summary per checkpoint at p=59, the sequence summary per cell; synth: per
 #: cell by data shape (mean over the quick preset's cells: Dyck-1 dominates "sequence"); classic: per
 #: cell ``a + b·n·width``; job: building a job's task and splits; worker_start: a worker's imports.
 COST_MODEL: dict[str, Any] = {
     "network": {
-        "fixed/transformer": {"op": 0.00123, "param": 3.206e-09, "flop": 1.32e-11, "eval": 2.359e-11},
-        "fixed/mlp": {"op": 0.0004623, "param": 2.961e-09, "flop": 3.118e-11, "eval": 3.557e-11},
-        "fixed/lstm": {"op": 0.0004877, "param": 6.254e-09, "flop": 2.35e-11, "eval": 4.031e-11},
-        "sequence/transformer": {"op": 0.002074, "param": 1.038e-09, "flop": 5.9e-11, "eval": 5.529e-11},
-        "sequence/mlp": {"op": 0.0004177, "param": 9.676e-09, "flop": 8.027e-12, "eval": 3.499e-11},
-        "sequence/lstm": {"op": 0.0002966, "param": 0.0, "flop": 0.0, "eval": 9.508e-11},
-        "per_position/transformer": {"op": 0.001129, "param": 1.357e-08, "flop": 3.279e-11,
-                                     "eval": 4.758e-11},
-        "per_position/lstm": {"op": 6.056e-05, "param": 8.644e-09, "flop": 2.212e-11, "eval": 4.842e-11},
+        "fixed/transformer": {"op": 0.0008369, "param": 4.16e-10, "flop": 1.218e-11, "eval": 1.744e-11},
+        "fixed/mlp": {"op": 0.0006498, "param": 2.18e-09, "flop": 2.299e-11, "eval": 2.805e-11},
+        "fixed/lstm": {"op": 0.0003398, "param": 9.019e-09, "flop": 2.324e-11, "eval": 3.224e-11},
+        "sequence/transformer": {"op": 0.002421, "param": 0.0, "flop": 4.265e-11, "eval": 4.843e-11},
+        "sequence/mlp": {"op": 0.0002494, "param": 2.466e-09, "flop": 4.132e-11, "eval": 2.238e-11},
+        "sequence/lstm": {"op": 0.0002187, "param": 0.0, "flop": 4.53e-11, "eval": 5.833e-11},
+        "per_position/transformer": {
+            "op": 0.0006319,
+            "param": 2.044e-08,
+            "flop": 2.204e-11,
+            "eval": 3.769e-11,
+        },
+        "per_position/lstm": {"op": 0.0002725, "param": 1.336e-08, "flop": 2.452e-11, "eval": 2.712e-11},
     },
-    "mechanism": {"fourier_checkpoint": 0.035, "sequence": 0.2352},
-    "synth": {"fixed": 0.003, "sequence": 1.399, "per_position": 0.00964},
+    "mechanism": {"fourier_checkpoint": 0.07444, "sequence": 0.227},
+    "synth": {"fixed": 0.003422, "sequence": 1.062, "per_position": 0.007227},
     "classic": {
-        "lookup": [0.002236, 1.995e-06], "knn": [0.01824, 3.591e-05], "logistic": [0.01685, 1.989e-05],
-        "gbt": [2.821, 0.0009918],
+        "lookup": [0.002042, 9.927e-07],
+        "knn": [0.005549, 3.581e-05],
+        "logistic": [0.2194, 7.318e-05],
+        "gbt": [2.305, 0.001102],
     },
-    "job": 0.01132,
-    "worker_start": 3.0,
+    "job": 0.01123,
+    "worker_start": 4.255,
 }  # fmt: skip
