@@ -77,6 +77,9 @@ def _result(
         result.steps_fit = summary["first_step"].get("train")
         result.steps_generalize = summary["first_step"].get("test")
         result.extra |= {"stopped_step": summary["steps"], "history": learner.history_}
+    if learner.has_model and options.device is not None:  # scored on its device; analysed on the CPU
+        learner.model_.cpu()
+        learner.set_params(device="cpu")
     _simplicity(cell, train, learner, result)
     if learner.has_model:
         _network_extras(cell, task, train, learner, result, options)
