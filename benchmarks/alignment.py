@@ -116,11 +116,13 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown case {unknown[0]!r}; accepted: {', '.join(names)}")
     results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, spec, method, n in CASES:
-            if args.only and name not in args.only:
-                continue
-            results[name] = run_case(name, spec, method, n, Path(tmp), args.das)
+    # A fixed folder: an examples task's training draw depends on its spec, which holds the path.
+    folder = Path(tempfile.gettempdir()) / "dlps-alignment-benchmark"
+    folder.mkdir(exist_ok=True)
+    for name, spec, method, n in CASES:
+        if args.only and name not in args.only:
+            continue
+        results[name] = run_case(name, spec, method, n, folder, args.das)
     if args.json:
         Path(args.json).write_text(json.dumps(results, default=float, indent=1))
 
