@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from synth import Budget, EnumerativeSynthesizer, Enumerator, Prior, parse_dsl
@@ -30,12 +30,12 @@ def test_decomposition_finds_a_planted_conjunction_beyond_a_single_search(seed):
     X = _data(seed)
     labels = "both(any(is(tokens, tok2)), all(not(same(tokens, prev(tokens)))))"
     y = dsl.decode(dsl.parse(labels).evaluate(dsl.env(X)))
-    if y.all() or not y.any():
-        return
+    assume(y.any() and not y.all())
     prior, env, target = Prior(dsl.primitives), dsl.env(X), dsl.target(y)
     bits = prior.program_bits(dsl.parse(labels))
     budget = Budget(max_bits=bits - 4)  # the whole program is out of reach, its parts are not
-    assert not Enumerator(prior, env, target, budget).run().found
+    # Data where some single cheaper program happens to fit (rare) do not test the decomposition.
+    assume(not Enumerator(prior, env, target, budget).run().found)
     conj = search_conjunction(prior, env, target, budget)
     assert conj.covered and conj.program is not None
     np.testing.assert_array_equal(dsl.decode(conj.program.evaluate(env)), y)
