@@ -226,3 +226,24 @@ def test_cli_llc_calibrate_grid_and_bad_values(tmp_path):
         )
     lookup = runner.invoke(app, ["llc-calibrate", "modular:p=7", "--method", "lookup"])
     assert lookup.exit_code == 2 and "network" in lookup.stderr
+
+
+def test_a_rank_correlation_without_variation_says_so(tmp_path):
+    from compare.claims import claims
+    from compare.report import cross_task
+
+    path = tmp_path / "flat.sqlite"
+    with Store(path) as store:
+        for op in OPS:
+            for seed in (0, 1):
+                low = CellResult(train_accuracy=1.0, test_accuracy=0.5)
+                low.metrics["simplicity"] = {"side": "network", "llc": OPS[op] + seed}
+                store.put(Cell(f"modular:op={op},p=7", "transformer", "transformer", 16, seed), low)
+                store.put(Cell(f"modular:op={op},p=7", "synth", "synth", 16, seed), _synth(op))
+    with Store(path, create=False) as store:
+        rows = store.rows()
+    _, found = cross_task(rows)
+    by_name = {c.name: c for c in claims([], [], [], found)}
+    assert "no ranking" in by_name["simple programs, less data"].todo  # no operation reached 99%
+    assert by_name["simple programs, simple networks"].todo is None
+    assert by_name["simple programs, simple networks"].number == pytest.approx(1.0)
