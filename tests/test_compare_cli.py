@@ -45,7 +45,7 @@ def test_run_table_plot(tmp_path):
                                                                       ("brackets", "lookup")}
     assert all([p["n"] for p in d["curve"]] == [2, 4, 8] and d["cells"] == 6 for d in data)
     brackets = next(d for d in data if d["task"].startswith("brackets"))
-    assert set(brackets["ood"]) == {"longer"}
+    assert set(brackets["ood"]) == {"longer", "uniform"}
     assert table(store, "csv", "--method", "lookup;knn") == table(store, "csv")
     markdown = table(store, "markdown", "--task", "brackets")
     assert "**brackets:" in markdown and "modular" not in markdown and "| lookup |" in markdown
