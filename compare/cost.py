@@ -152,6 +152,15 @@ def network_job_seconds(cells: Sequence[Cell], test_rows: int, mechanism: float)
     return total + scoring + mechanism * len(cells) + sum(_llc_seconds(shape, cell.n) for cell in cells)
 
 
+def _has_simplicity() -> bool:
+    """Whether grid cells compute the simplicity measures (:mod:`mechanisms.simplicity`)."""
+    try:
+        import mechanisms.simplicity  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _llc_seconds(shape: NetworkShape, n: int) -> float:
     """Per network cell: the simplicity measures' LLC estimate (:mod:`mechanisms.simplicity`), SGLD
     chains of steps of the one model on minibatches of its training set."""
@@ -186,9 +195,11 @@ def cell_seconds(cell: Cell, task: Any, method: str) -> float:
 
     c = _constants()
     if method == "synth":
-        seconds = c["synth"][data_shape(task.test_split())]
+        shape = data_shape(task.test_split())
+        seconds = c["synth"][shape]
         limit = _param(cell.method_spec, "time_limit")
-        return min(seconds, float(limit)) if limit is not None else seconds
+        seconds = min(seconds, float(limit)) if limit is not None else seconds
+        return seconds + (c.get("synth_simplicity", {}).get(shape, 0.0) if _has_simplicity() else 0.0)
     a, b = c["classic"].get(method, c["classic"]["lookup"])
     return a + b * cell.n * task.test_split().X.shape[1]
 

@@ -181,4 +181,7 @@ COST_MODEL: dict[str, Any] = {
     },
     "job": 0.01123,
     "worker_start": 4.255,
+    # Not from the benchmark: the synthesizer's simplicity measures per cell (a second, bounded
+    # posterior search), CPU seconds measured in a quick-preset run (Dyck-1 at n=512: 19-21 s a cell).
+    "synth_simplicity": {"fixed": 0.0, "sequence": 19.0, "per_position": 0.05},
 }  # fmt: skip
