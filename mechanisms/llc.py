@@ -65,7 +65,7 @@ class LLCConfig:
 #: The default estimate (a grid cell's and ``dlps mechanisms``' final network).
 DEFAULTS = LLCConfig()
 #: The cheaper estimate made at every checkpoint (``progress``): the curve's shape, not its last digit.
-PROGRESS = replace(DEFAULTS, chains=1, draws=100, init_batches=4)
+PROGRESS = replace(DEFAULTS, chains=1, draws=50, init_batches=2)
 
 
 def default_nbeta(n: int) -> float:
