@@ -74,7 +74,7 @@ def test_grid_parts_from_options():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("nope", None, None, None, None), "unknown preset 'nope'; accepted: quick, paper"),
+        (("nope", None, None, None, None), "unknown preset 'nope'; accepted: quick, science, paper"),
         (("quick", ["modular"], None, None, None), "either --preset or"),
         ((None, ["modular"], None, "8", None), "missing --methods"),
         ((None, None, None, None, None), "missing --tasks, --methods, --sizes"),
