@@ -124,7 +124,7 @@ def _device(device: str | None) -> str | None:
 
 @app.command()
 def run(
-    preset: str | None = typer.Option(None, help="A ready grid: quick (minutes on a CPU) or paper."),
+    preset: str | None = typer.Option(None, help="A ready grid: quick, science (for dlps report) or paper."),
     tasks: list[str] | None = typer.Option(None, "--tasks", help="Task specs (repeat, or separate by ;)."),
     methods: list[str] | None = typer.Option(None, "--methods", help="Method specs (repeat, or use ;)."),
     sizes: str | None = typer.Option(None, help="Training sizes: 8,16,32 or a range 8..4096x2 (geometric)."),
