@@ -27,9 +27,10 @@ def test_train_json_and_plot(tmp_path):
     result = runner.invoke(app, [*args, "--n", "30", "--steps", "10", "--format", "json", "--plot", str(png)])
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
-    assert set(out["accuracy"]) == {"train", "test", "longer", "uniform"}
+    parts = {"train", "test", "longer", "uniform"}
+    assert set(out["accuracy"]) == parts
     assert out["method"].startswith("lstm:") and "d_hidden=8" in out["method"]
-    assert out["learner"]["steps"] == 10 and set(out["learner"]["first_step"]) == {"train", "test", "longer", "uniform"}
+    assert out["learner"]["steps"] == 10 and set(out["learner"]["first_step"]) == parts
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
