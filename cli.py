@@ -149,6 +149,10 @@ def run(
         False, "--align", help="Also align each network with the task's programs (dlps align), in metrics; "
         "these are other cells than the same ones run without it."
     ),
+    simplicity: bool = typer.Option(
+        False, "--simplicity", help="Also measure each network's LLC, dead units and ranks, and the "
+        "synthesizer's programs within 2 bits (for dlps report; the science preset does both)."
+    ),
 ) -> None:
     """Run a task × method × size × seed grid into the store; finished cells are skipped."""
     from compare.methods import Budgets
@@ -158,13 +162,14 @@ def run(
     budgets = Budgets(steps=steps, candidates=synth_candidates, max_bits=max_bits, seconds=synth_seconds)
     if dry_run:
         try:
-            lines = plan_run(grid, budgets, store, jobs, retry_failed).lines()
+            lines = plan_run(grid, budgets, store, jobs, retry_failed, align, simplicity).lines()
         except ValueError as exc:  # SpecError, StoreError
             fail(str(exc))
         typer.echo("\n".join(lines))
         return
     try:
-        planned = prepare_run(grid, budgets, store, jobs, scheduler, artefacts, yes, device, align=align)
+        planned = prepare_run(grid, budgets, store, jobs, scheduler, artefacts, yes, device, align=align,
+                              simplicity=simplicity)
     except ValueError as exc:  # SpecError, StoreError, ExecutorError, an unusable artefacts folder
         fail(str(exc))
     for note in planned.notes:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from compare.evaluate import evaluation_splits, fit_and_score
-from compare.grid import Cell
+from compare.grid import Cell, stamped
 from compare.methods import build, learner_class
 from compare.store import CellResult
 from tasks import parse_task
@@ -80,7 +80,8 @@ def _result(
     if learner.has_model and options.device is not None:  # scored on its device; analysed on the CPU
         learner.model_.cpu()
         learner.set_params(device="cpu")
-    _simplicity(cell, train, learner, result)
+    if stamped(cell, "simplicity"):
+        _simplicity(cell, train, learner, result)
     if learner.has_model:
         _network_extras(cell, task, train, learner, result, options)
     return result
@@ -109,18 +110,11 @@ def _network_extras(cell: Cell, task: Any, train: Any, learner: Any, result: Cel
     if mechanism is not None:  # its time goes with the diagnostics: tables stay deterministic
         result.metrics["mechanism"] = mechanism
         result.extra["mechanism_seconds"] = round(time.perf_counter() - start, 3)
-    if aligns(cell):
+    if stamped(cell, "align"):
         _alignment(cell, task, train, learner, result)
     if options.artefacts:
         meta = {"task": cell.task, "method": cell.method_spec, "n": cell.n, "seed": cell.seed}
         result.artefacts = save_learner(learner, Path(options.artefacts) / cell.key, meta)
-
-
-def aligns(cell: Cell) -> bool:
-    """Whether the cell aligns its network with the task's programs (``dlps run --align``)."""
-    from compare.grid import ALIGN_STAMP
-
-    return ALIGN_STAMP in cell.fingerprint.split(";")
 
 
 def _alignment(cell: Cell, task: Any, train: Any, learner: Any, result: CellResult) -> None:

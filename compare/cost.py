@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from compare.grid import Cell
+from compare.grid import Cell, stamped
 
 #: Parameters looked up (embeddings, position tables, relative biases), not multiplied: no flops.
 LOOKUP_PARAMS = ("W_E", "W_pos", "W_rel")
@@ -149,25 +149,15 @@ def network_job_seconds(cells: Sequence[Cell], test_rows: int, mechanism: float)
     total = shape.steps * step_seconds(shape, len(cells), rows)
     total += shape.evals * len(cells) * (n_max + test_rows) * shape.flops * c["eval"]
     scoring = sum(cell.n + 2 * test_rows for cell in cells) * shape.flops * c["eval"]
-    return total + scoring + mechanism * len(cells) + sum(_llc_seconds(shape, cell.n) for cell in cells)
-
-
-def _has_simplicity() -> bool:
-    """Whether grid cells compute the simplicity measures (:mod:`mechanisms.simplicity`)."""
-    try:
-        import mechanisms.simplicity  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    llc = sum(_llc_seconds(shape, cell.n) for cell in cells if stamped(cell, "simplicity"))
+    return total + scoring + mechanism * len(cells) + llc
 
 
 def _llc_seconds(shape: NetworkShape, n: int) -> float:
     """Per network cell: the simplicity measures' LLC estimate (:mod:`mechanisms.simplicity`), SGLD
     chains of steps of the one model on minibatches of its training set."""
-    try:
-        from mechanisms.simplicity import GRID_LLC
-    except ImportError:  # no simplicity measures in this tree: nothing to pay
-        return 0.0
+    from mechanisms.simplicity import GRID_LLC
+
     rows = min(n, GRID_LLC.batch_size or n)
     steps = GRID_LLC.chains * (GRID_LLC.draws + GRID_LLC.burn_in)
     forward = GRID_LLC.init_batches * rows * shape.flops * _network_constants(shape.key)["eval"]
@@ -199,7 +189,7 @@ def cell_seconds(cell: Cell, task: Any, method: str) -> float:
         seconds = c["synth"][shape]
         limit = _param(cell.method_spec, "time_limit")
         seconds = min(seconds, float(limit)) if limit is not None else seconds
-        return seconds + (c.get("synth_simplicity", {}).get(shape, 0.0) if _has_simplicity() else 0.0)
+        return seconds + (c["synth_simplicity"][shape] if stamped(cell, "simplicity") else 0.0)
     a, b = c["classic"].get(method, c["classic"]["lookup"])
     return a + b * cell.n * task.test_split().X.shape[1]
 

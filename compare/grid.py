@@ -27,6 +27,9 @@ RESULT_FORMAT = 2
 MAX_CELLS = 1_000_000
 #: The fingerprint part of a network cell that also runs the program alignment (``dlps run --align``).
 ALIGN_STAMP = "align"
+#: The fingerprint part of a network or synthesizer cell that also measures its simplicity (the LLC,
+#: dead units, ranks; programs within 2 bits) for ``dlps report`` (``dlps run --simplicity``).
+SIMPLICITY_STAMP = "simplicity"
 CONFIRM_CELLS = 10_000
 
 
@@ -74,7 +77,8 @@ def preset(name: str) -> tuple[GridPart, ...]:
 
 
 def build_cells(
-    parts: Sequence[GridPart], budgets: Budgets | None = None, skip_unfit: bool = False, align: bool = False
+    parts: Sequence[GridPart], budgets: Budgets | None = None, skip_unfit: bool = False, align: bool = False,
+    simplicity: bool = False,
 ) -> tuple[list[Cell], list[str]]:
     """Every cell of the union of ``parts``, checked (known tasks and methods, valid parameters, sizes
     within each task's pool, at least one cell), and notes on skipped pairs.
@@ -82,7 +86,8 @@ def build_cells(
     A method that cannot handle a task is an error naming both, or, with ``skip_unfit`` (presets),
     a note saying which pair was left out and why. With ``align``, network cells also align the
     network with the task's programs (``ALIGN_STAMP`` in their fingerprint, so they are other cells
-    than the same ones run without it: a run with ``--align`` computes them).
+    than the same ones run without it: a run with ``--align`` computes them). ``simplicity`` likewise
+    stamps network and synthesizer cells with ``SIMPLICITY_STAMP``: they also measure their simplicity.
     """
     # Imported here: the learners pull in torch, which reading a store (tables, plots) never needs.
     from compare.methods import Budgets, NotApplicable, fingerprint, learner_class, resolve
@@ -107,8 +112,12 @@ def build_cells(
                     notes.append(f"skipped: {exc}")
                     continue
                 stamp = f"{task.family}-gen{task.generator_version};{fingerprint(resolved)}"
-                if align and learner_class(resolved.partition(":")[0]).has_model:
+                name = resolved.partition(":")[0]
+                network = learner_class(name).has_model
+                if align and network:
                     stamp += f";{ALIGN_STAMP}"
+                if simplicity and (network or name == "synth"):
+                    stamp += f";{SIMPLICITY_STAMP}"
                 for n in part.sizes:
                     for seed in part.seeds:
                         cell = Cell(task.spec, method.strip(), resolved, n, seed, stamp)
@@ -116,6 +125,14 @@ def build_cells(
     if not cells:
         raise SpecError("the grid is empty: give at least one task, method, size and seed")
     return list(cells.values()), notes
+
+
+def stamped(cell: Cell, analysis: str) -> bool:
+    """Whether the cell also runs ``analysis``: ``ALIGN_STAMP`` (``dlps run --align``: the network
+    against the task's programs) or ``SIMPLICITY_STAMP`` (``--simplicity``)."""
+    if analysis not in (ALIGN_STAMP, SIMPLICITY_STAMP):
+        raise ValueError(f"unknown analysis {analysis!r}; accepted: {ALIGN_STAMP}, {SIMPLICITY_STAMP}")
+    return analysis in cell.fingerprint.split(";")
 
 
 def split_specs(values: Sequence[str] | None) -> tuple[str, ...]:

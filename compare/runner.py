@@ -168,19 +168,20 @@ class GridRun:
 
 def prepare_run(grid: dict[str, Any], budgets: Budgets, store: str, jobs: int | None, scheduler: str | None,
                 artefacts: str | None, yes: bool = False, device: str | None = None,
-                align: bool = False) -> GridRun:
+                align: bool = False, simplicity: bool = False) -> GridRun:
     """Build and check everything ``dlps run`` needs before any cell runs: the grid (``grid``: the
     keyword arguments of :func:`compare.grid.grid_parts`), budgets and parameter ranges, the artefacts
     folder, a writable store, then the executor; a grid of more than ``CONFIRM_CELLS`` cells runs only
     with ``yes``. ``align``: network cells also align with the task's programs (other cells than
-    without it, see :func:`compare.grid.build_cells`). ValueError (one line) for the first problem."""
+    without it, see :func:`compare.grid.build_cells`); ``simplicity`` likewise for the simplicity
+    measures. A preset adds the analyses it is made for (``PRESET_ANALYSES``: science aligns and
+    measures simplicity). ValueError (one line) for the first problem."""
     from compare.cells import CellOptions
     from compare.executors import make_executor
-    from compare.grid import CONFIRM_CELLS, build_cells, grid_parts
+    from compare.grid import CONFIRM_CELLS
 
     device = check_device_option(device)
-    parts = grid_parts(**grid)
-    cells, notes = build_cells(parts, budgets, skip_unfit=grid.get("preset_name") is not None, align=align)
+    cells, notes = grid_cells(grid, budgets, align, simplicity)
     if len(cells) > CONFIRM_CELLS and not yes:
         raise ValueError(f"the grid has {len(cells):,} cells (more than {CONFIRM_CELLS:,}); pass --yes to "
                          "run them all, or narrow --tasks, --methods, --sizes or --seeds")
@@ -236,13 +237,24 @@ class DryRun:
         return out
 
 
+def grid_cells(grid: dict[str, Any], budgets: Budgets, align: bool = False,
+               simplicity: bool = False) -> tuple[list[Cell], list[str]]:
+    """The cells of ``grid`` (with the analyses asked for, and those its preset is made for:
+    ``PRESET_ANALYSES``) and the notes on pairs a preset skips (:func:`compare.grid.build_cells`)."""
+    from compare.grid import build_cells, grid_parts
+    from compare.settings import PRESET_ANALYSES
+
+    preset = grid.get("preset_name")
+    analyses = PRESET_ANALYSES.get(preset or "", ())
+    return build_cells(grid_parts(**grid), budgets, skip_unfit=preset is not None,
+                       align=align or "align" in analyses, simplicity=simplicity or "simplicity" in analyses)
+
+
 def plan_run(grid: dict[str, Any], budgets: Budgets, store: str, jobs: int | None,
-             retry_failed: bool = False) -> DryRun:
+             retry_failed: bool = False, align: bool = False, simplicity: bool = False) -> DryRun:
     """The grid ``dlps run`` would run, checked as for a real run, without running, claiming or
     creating anything: a store that does not exist yet means every cell is to run."""
-    from compare.grid import build_cells, grid_parts
-
-    cells, notes = build_cells(grid_parts(**grid), budgets, skip_unfit=grid.get("preset_name") is not None)
+    cells, notes = grid_cells(grid, budgets, align, simplicity)
     finished: set[str] = set()
     if Path(store).exists():
         with Store(store, create=False) as results:

@@ -100,7 +100,8 @@ NANDA = ("transformer:n_layers=1,d_model=128,n_heads=4,d_mlp=512,act=relu,normal
 #: learner, sizes 4..4096, 5 seeds): hours on a CPU, a GPU helps the networks.
 QUICK_INDUCTION = "induction:d_vocab=16,seq_len=16,min_seg=3,max_seg=6,ood_len=32"
 QUICK_INDUCTION_NET = "transformer:steps=600,batch_size=64,eval_points=10"
-#: science: exactly the grid ``dlps report`` needs (run it with ``--align``): the cross-task study —
+#: science: exactly the grid ``dlps report`` needs, with alignment and simplicity (PRESET_ANALYSES): the
+#: cross-task study —
 #: eight modular operations at p = 23 whose MAP programs span 10 to 31 bits (the synthesizer finds each
 #: in under a second; p = 23 keeps 1,500-step transformers to seconds a cell on a CPU), 70% of the pairs
 #: as the training pool so that n@99 can be reached, sizes up to the smallest pool (x/y: 354) — and
@@ -142,6 +143,9 @@ PRESETS: dict[str, tuple[GridPart, ...]] = {
         ),
     ),
 }
+#: The analyses a preset's cells run besides scoring (``dlps run --align`` / ``--simplicity`` add them to
+#: any grid): the science preset's are what ``dlps report`` reads; the quick one stays quick without them.
+PRESET_ANALYSES: dict[str, tuple[str, ...]] = {"science": ("align", "simplicity")}
 
 
 # --- the cost model ------------------------------------------------------------------------------

@@ -89,9 +89,11 @@ def test_classic_learners_have_no_simplicity_and_grid_cells_store_it():
 
     train = TASK.train_split(20, 0)
     assert cell_simplicity(make_learner("lookup", train).fit(train.X, train.y), train) is None
-    cell = Cell(task=TASK.spec, method="mlp", method_spec="mlp:steps=50,d_embed=8,d_mlp=16", n=20, seed=0)
-    result = run_cell(cell)
+    mlp = dict(task=TASK.spec, method="mlp", method_spec="mlp:steps=50,d_embed=8,d_mlp=16", n=20, seed=0)
+    result = run_cell(Cell(**mlp, fingerprint="simplicity"))  # dlps run --simplicity stamps its cells
     assert result.status == "ok", result.error
     assert result.metrics["simplicity"]["side"] == "network" and result.metrics["simplicity"]["units"] == 16
-    synth = run_cell(Cell(task=TASK.spec, method="synth", method_spec="synth", n=20, seed=0))
+    assert "simplicity" not in run_cell(Cell(**mlp)).metrics  # and only those measure it
+    synth = run_cell(Cell(task=TASK.spec, method="synth", method_spec="synth", n=20, seed=0,
+                          fingerprint="simplicity"))
     assert synth.metrics["simplicity"]["bits"] == pytest.approx(synth.bits, abs=1e-3)
