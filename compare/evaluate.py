@@ -102,6 +102,23 @@ def examples_data(train_file: str, test_file: str | None, pad: bool) -> tuple[di
     return {"examples": train_file, "test_file": test_file}, train, ({"test": rest[0]} if rest else {})
 
 
+def saved_network(from_dir: str, spec: str | None) -> tuple[Any, str, int, int, str | None]:
+    """The network saved in ``from_dir`` (``--save``) with the task spec, n, seed and method spec it
+    was trained with (``--from`` of mechanisms, align and llc-calibrate). ValueError (one line) where
+    ``spec`` names another task, or where neither the folder nor ``spec`` says which task."""
+    from baselines.checkpoints import load_learner
+    from tasks import parse_task
+
+    learner = load_learner(from_dir)
+    meta = learner.meta_
+    if spec is not None and meta.get("task") and parse_task(spec).spec != meta["task"]:
+        raise ValueError(f"{from_dir} holds a network trained on {meta['task']}, not {parse_task(spec).spec}")
+    spec = meta.get("task") or spec
+    if spec is None:
+        raise ValueError(f"{from_dir} does not say which task it was trained on; give the TASK")
+    return learner, spec, meta["n"], meta["seed"], meta.get("method")
+
+
 def mechanisms_run(spec: str | None, method: str, n: int | None, seed: int, steps: int | None,
                    from_dir: str | None, save: str | None, plots: str | None,
                    device: str | None = None, progress: Any = None) -> dict[str, Any]:
@@ -109,21 +126,14 @@ def mechanisms_run(spec: str | None, method: str, n: int | None, seed: int, step
     default checkpoints (or load the network saved in ``from_dir``, whose task, n and seed are then
     used), score it, analyse what it computes (:func:`mechanisms.report.analyse`), and write its
     pictures into ``plots``. ValueError (one line) for anything not covered or not readable."""
-    from baselines.checkpoints import checkpoint_settings, load_learner, save_learner
+    from baselines.checkpoints import checkpoint_settings, save_learner
     from compare.methods import canonical_spec, make_learner
     from compare.runner import writable_folder
     from mechanisms.report import analyse, check_covered
     from tasks import parse_task
 
     if from_dir is not None:
-        learner = load_learner(from_dir)
-        meta = learner.meta_
-        if spec is not None and meta.get("task") and parse_task(spec).spec != meta["task"]:
-            other = parse_task(spec).spec
-            raise ValueError(f"{from_dir} holds a network trained on {meta['task']}, not {other}")
-        spec, n, seed, method_spec = meta.get("task") or spec, meta["n"], meta["seed"], meta.get("method")
-        if spec is None:
-            raise ValueError(f"{from_dir} does not say which task it was trained on; give the TASK")
+        learner, spec, n, seed, method_spec = saved_network(from_dir, spec)
     task = parse_task(spec)
     n = min(task.max_train, 4000) if n is None else n
     for folder, what in ((save, "the saved network"), (plots, "plots")):

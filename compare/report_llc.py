@@ -23,18 +23,14 @@ def calibrate_run(
 ) -> dict[str, Any]:
     """The grid's rows (``mechanisms.llc.calibrate``; nβ None: n / log n) with the task, method, n and
     seed, and the plot written into ``out``. ValueError (one line) for a bad task, method or folder."""
-    from baselines.checkpoints import load_learner
+    from compare.evaluate import saved_network
     from compare.methods import canonical_spec, make_learner
     from compare.runner import writable_folder
     from mechanisms import llc
     from tasks import parse_task
 
     if from_dir is not None:
-        learner = load_learner(from_dir)
-        meta = learner.meta_
-        spec, n, seed, method_spec = meta.get("task") or spec, meta["n"], meta["seed"], meta.get("method")
-        if spec is None:
-            raise ValueError(f"{from_dir} does not say which task it was trained on; give the TASK")
+        learner, spec, n, seed, method_spec = saved_network(from_dir, spec)
     task = parse_task(spec)
     n = min(task.max_train, 4000) if n is None else n
     if out is not None:

@@ -203,23 +203,14 @@ def align_run(
     saved in ``from_dir``), score it, and align it (:func:`alignment_report` on ``rows`` rows of each
     split); write the IIA heatmaps into ``plots``. ValueError (one line) for anything that cannot be
     aligned."""
-    from baselines.checkpoints import load_learner
-    from compare.evaluate import evaluation_splits, fit_and_score
+    from compare.evaluate import evaluation_splits, fit_and_score, saved_network
     from compare.methods import canonical_spec, make_learner
     from compare.runner import writable_folder
     from tasks import parse_task
 
     method_spec = method
     if from_dir is not None:
-        learner = load_learner(from_dir)
-        meta = learner.meta_
-        if spec is not None and meta.get("task") and parse_task(spec).spec != meta["task"]:
-            raise ValueError(
-                f"{from_dir} holds a network trained on {meta['task']}, not {parse_task(spec).spec}"
-            )
-        spec, n, seed, method_spec = meta.get("task") or spec, meta["n"], meta["seed"], meta.get("method")
-        if spec is None:
-            raise ValueError(f"{from_dir} does not say which task it was trained on; give the TASK")
+        learner, spec, n, seed, method_spec = saved_network(from_dir, spec)
     task = parse_task(spec)
     n = min(task.max_train, 1000) if n is None else n
     if plots is not None:
