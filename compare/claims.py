@@ -158,7 +158,7 @@ def claims(
         c.inclusive = True
         c.sample = f"{len(gaps)} network cells with both steps"
     else:
-        c.todo = RUN + " (modular x+y or x-y network cells that generalize)"
+        c.todo = RUN + " (modular x+y or x-y network cells that generalize: none in this store did)"
     out.append(c)
     ood_gaps = _ood_gaps(summaries)
     c = Claim(
