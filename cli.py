@@ -417,6 +417,16 @@ def synth(
 # --- what a trained network computes: mechanisms (mechanisms/) -----------------------------------
 
 
+def _check_network_options(format: str, spec: str | None, from_dir: str | None, n: int | None) -> None:
+    """The options every command on one trained network shares (mechanisms, align, llc-calibrate)."""
+    if format not in SINGLE_FORMATS:
+        fail(f"unknown format {format!r}; accepted: {', '.join(SINGLE_FORMATS)}")
+    if spec is None and from_dir is None:
+        fail("give a task SPEC, or --from DIR with a saved network")
+    if n is not None and n < 1:
+        fail(f"--n must be >= 1, got {n}")
+
+
 @app.command()
 def mechanisms(
     spec: str | None = typer.Argument(None, help="Task spec, e.g. 'modular:p=59,test_fraction=0.6'."),
@@ -436,12 +446,7 @@ def mechanisms(
     from compare.evaluate import mechanisms_run
     from compare.progress import FitProgress
 
-    if format not in SINGLE_FORMATS:
-        fail(f"unknown format {format!r}; accepted: {', '.join(SINGLE_FORMATS)}")
-    if spec is None and from_dir is None:
-        fail("give a task SPEC, or --from DIR with a saved network")
-    if n is not None and n < 1:
-        fail(f"--n must be >= 1, got {n}")
+    _check_network_options(format, spec, from_dir, n)
     try:
         with FitProgress() as bar:
             result = mechanisms_run(spec, method, n, seed, steps, from_dir, save, plots, _device(device), bar)
@@ -480,12 +485,7 @@ def align(
 
     from mechanisms.align_run import align_run, describe
 
-    if format not in SINGLE_FORMATS:
-        fail(f"unknown format {format!r}; accepted: {', '.join(SINGLE_FORMATS)}")
-    if spec is None and from_dir is None:
-        fail("give a task SPEC, or --from DIR with a saved network")
-    if n is not None and n < 1:
-        fail(f"--n must be >= 1, got {n}")
+    _check_network_options(format, spec, from_dir, n)
     if rows < 2:
         fail(f"--rows must be >= 2, got {rows}")
     try:
@@ -561,11 +561,8 @@ def llc_calibrate(
 
     from compare.report_llc import calibrate_run, describe
 
-    if format not in SINGLE_FORMATS:
-        fail(f"unknown format {format!r}; accepted: {', '.join(SINGLE_FORMATS)}")
-    if spec is None and from_dir is None:
-        fail("give a task SPEC, or --from DIR with a saved network")
-    for name, value in (("--n", n), ("--chains", chains), ("--draws", draws)):
+    _check_network_options(format, spec, from_dir, n)
+    for name, value in (("--chains", chains), ("--draws", draws)):
         if value is not None and value < 1:
             fail(f"{name} must be >= 1, got {value}")
     grid_eps, grid_nbeta = _floats(epsilons, "--epsilons"), _floats(nbetas, "--nbetas", allow_auto=True)
