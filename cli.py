@@ -417,6 +417,16 @@ def synth(
 # --- what a trained network computes: mechanisms (mechanisms/) -----------------------------------
 
 
+def _print_analysis(result: dict, format: str, describe) -> None:
+    """A one-network command's result: JSON (numpy scalars as floats), or ``describe``'s lines."""
+    import json
+
+    if format == "json":
+        typer.echo(json.dumps(result, default=float))
+    else:
+        typer.echo("\n".join(describe(result)))
+
+
 def _check_network_options(format: str, spec: str | None, from_dir: str | None, n: int | None) -> None:
     """The options every command on one trained network shares (mechanisms, align, llc-calibrate)."""
     if format not in SINGLE_FORMATS:
@@ -441,8 +451,6 @@ def mechanisms(
     device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
 ) -> None:
     """Train (or load) a network and report what it computes: Fourier circuit, heads, depth probes."""
-    import json
-
     from compare.evaluate import mechanisms_run
     from compare.progress import FitProgress
 
@@ -452,12 +460,9 @@ def mechanisms(
             result = mechanisms_run(spec, method, n, seed, steps, from_dir, save, plots, _device(device), bar)
     except ValueError as exc:  # SpecError, CheckpointError, a task or learner not covered
         fail(str(exc))
-    if format == "json":
-        typer.echo(json.dumps(result, default=float))
-    else:
-        from mechanisms.text import describe
+    from mechanisms.text import describe
 
-        typer.echo("\n".join(describe(result)))
+    _print_analysis(result, format, describe)
 
 
 # --- program <-> network alignment: align (mechanisms/align*.py) ----------------------------------
@@ -481,8 +486,6 @@ def align(
     format: str = typer.Option("text", "--format", help="text or json."),
 ) -> None:
     """Does the network compute the program's subexpressions, where, and does it use them (IIA)?"""
-    import json
-
     from mechanisms.align_run import align_run, describe
 
     _check_network_options(format, spec, from_dir, n)
@@ -492,10 +495,7 @@ def align(
         result = align_run(spec, method, n, seed, steps, from_dir, program, plots, das, rows)
     except ValueError as exc:  # SpecError, CheckpointError, a program or learner that cannot be aligned
         fail(str(exc))
-    if format == "json":
-        typer.echo(json.dumps(result, default=float))
-    else:
-        typer.echo("\n".join(describe(result)))
+    _print_analysis(result, format, describe)
 
 
 # --- the report and the LLC's calibration: report, llc-calibrate (compare/report*.py) -------------
@@ -557,8 +557,6 @@ def llc_calibrate(
     format: str = typer.Option("text", "--format", help="text or json."),
 ) -> None:
     """Run the LLC estimator over an ε × nβ grid on one network: pick ε where the estimate is flat."""
-    import json
-
     from compare.report_llc import calibrate_run, describe
 
     _check_network_options(format, spec, from_dir, n)
@@ -571,10 +569,7 @@ def llc_calibrate(
                                out)
     except ValueError as exc:  # SpecError, CheckpointError, not a network, an unwritable folder
         fail(str(exc))
-    if format == "json":
-        typer.echo(json.dumps(result, default=float))
-    else:
-        typer.echo("\n".join(describe(result)))
+    _print_analysis(result, format, describe)
 
 
 if __name__ == "__main__":
