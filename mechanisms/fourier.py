@@ -207,9 +207,19 @@ def heldout_restricted_logits(
     labels has restricted logits that classify every pair (the training labels of each line vote for it).
     Fitted on held-out pairs only, the key-frequency part carries just what the network computes there.
     """
+    basis = heldout_basis(rows, p, freqs, op)
+    return basis @ (basis.T @ logits[rows])
+
+
+def heldout_basis(rows: np.ndarray, p: int, freqs: Sequence[int], op: str = "x+y") -> np.ndarray:
+    """An orthonormal basis (n_rows, r) of the span of the constant and the key directions restricted to
+    ``rows``: :func:`heldout_restricted_logits` is the projection onto it. Computed once, it serves every
+    checkpoint of a network (the rows and frequencies do not change). Singular values below the cutoff of
+    ``np.linalg.lstsq(rcond=None)`` are dropped, so the projection is that least-squares fit."""
     design = np.concatenate([np.full((1, p * p), 1.0 / p), key_directions(p, freqs, op)])[:, rows].T
-    coef, *_ = np.linalg.lstsq(design, logits[rows], rcond=None)
-    return design @ coef
+    U, s, _ = np.linalg.svd(design, full_matrices=False)
+    cutoff = np.finfo(design.dtype).eps * max(design.shape) * (s[0] if len(s) else 0.0)
+    return U[:, s > cutoff]
 
 
 def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -232,6 +242,7 @@ def logit_measures(
     freqs: Sequence[int],
     op: str,
     heldout_rows: np.ndarray | None = None,
+    heldout: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Nanda et al.'s logit measures from the logits over all p² pairs (``labels`` (p²,)).
 
@@ -239,7 +250,8 @@ def logit_measures(
     pairs (as Nanda et al. evaluate it); ``excluded_*``: :func:`excluded_logits` on the training pairs
     ``train_rows`` (indices a * p + b), where a network that memorizes keeps a low loss without the circuit.
     With ``heldout_rows`` (the test pairs), also ``heldout_restricted_*``: :func:`heldout_restricted_logits`
-    on those rows, the control for the training labels' leak into the restricted logits.
+    on those rows, the control for the training labels' leak into the restricted logits; ``heldout``: their
+    :func:`heldout_basis`, when the caller measures many networks on the same rows.
     """
     key, rest = split_logits(logits, p, freqs, op)
     restricted = key + logits.mean(axis=0, keepdims=True)
@@ -252,7 +264,8 @@ def logit_measures(
         "excluded_accuracy": accuracy(rest[train_rows], labels[train_rows]),
     }
     if heldout_rows is not None:
-        held = heldout_restricted_logits(logits, heldout_rows, p, freqs, op)
+        basis = heldout_basis(heldout_rows, p, freqs, op) if heldout is None else heldout
+        held = basis @ (basis.T @ logits[heldout_rows])
         out["heldout_restricted_loss"] = cross_entropy(held, labels[heldout_rows])
         out["heldout_restricted_accuracy"] = accuracy(held, labels[heldout_rows])
     return out

@@ -16,8 +16,6 @@ evaluated (p² rows, row ``a * p + b``), since the Fourier transform needs the w
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import torch
 from torch import nn
@@ -89,6 +87,35 @@ def run_pairs(
                 out = model(X, R)
             logits.append(out[:, 0].double().cpu().numpy())
     return np.concatenate(logits), np.concatenate(acts) if neurons else None
+
+
+#: Checkpoints run together in one stack: one batched pass instead of a pass each (3x fewer ops), in
+#: stacks small enough that their activations stay in cache (this VM's memory streams ~3 GB/s).
+CHECKPOINT_STACK = 12
+
+
+def checkpoint_logits(learner: NeuralLearner, p: int, states: list[dict[str, torch.Tensor]]) -> np.ndarray:
+    """Logits (len(states), p², C) over all pairs of the learner's network with each of ``states`` (its
+    checkpoints), run as stacks of :data:`CHECKPOINT_STACK` models (:mod:`baselines.stacking`)."""
+    from baselines.batched import StackedEngine
+    from baselines.training import eval_chunk
+
+    template = learner.model_.eval()
+    device = next(template.parameters()).device
+    data = learner._tensors(all_pairs(p), None, device)
+    out = []
+    for first in range(0, len(states), CHECKPOINT_STACK):
+        group = states[first : first + CHECKPOINT_STACK]
+        engine = StackedEngine([template] * len(group))  # then each slot takes its checkpoint's weights
+        engine.module.load_state_dict({name: torch.stack([st[name] for st in group]) for name in group[0]})
+        chunk = eval_chunk(engine.n_models, data.X.shape[-1])
+        parts = []
+        with torch.no_grad():
+            for i in range(0, len(data.X), chunk):
+                R = None if data.R is None else data.R[i : i + chunk]
+                parts.append(engine.logits(data.X[i : i + chunk], R, shared=True)[:, :, 0].double().cpu())
+        out.append(torch.cat(parts, dim=1).numpy())
+    return np.concatenate(out) if out else np.zeros((0, p * p, 0))
 
 
 def operand_embedding(state: dict[str, torch.Tensor], p: int) -> np.ndarray:
@@ -178,13 +205,15 @@ def progress(
     labels = task.reference(X)
     train_rows = pair_rows(train_split.X, p)
     test_rows = pair_rows((task.test_split() if test_split is None else test_split).X, p)
-    model = copy.deepcopy(learner.model_)  # one copy whose weights each checkpoint overwrites
+    steps = sorted(learner.checkpoints_)
+    heldout = fourier.heldout_basis(test_rows, p, key_frequencies, task.op)
+    every = checkpoint_logits(learner, p, [learner.checkpoints_[step] for step in steps])
     out = []
-    for step in sorted(learner.checkpoints_):
+    for step, logits in zip(steps, every, strict=True):
         state = learner.checkpoints_[step]
-        model.load_state_dict(state)
-        logits, _ = run_pairs(learner, p, model.eval(), neurons=False)
-        m = fourier.logit_measures(logits, labels, train_rows, p, key_frequencies, task.op, test_rows)
+        m = fourier.logit_measures(
+            logits, labels, train_rows, p, key_frequencies, task.op, test_rows, heldout=heldout
+        )
         out.append(
             {
                 "step": int(step),

@@ -243,6 +243,38 @@ def test_run_pairs_agrees_with_predict():
         assert (logits.argmax(1) == learner.predict(modular.all_pairs(13))).all()
 
 
+@pytest.mark.parametrize("cls", [MLPLearner, TransformerLearner])
+def test_checkpoint_logits_run_in_stacks_match_each_checkpoint_run_alone(cls, monkeypatch):
+    task = ModularTask(op="x+y", p=13, test_fraction=0.5)
+    learner, _ = fitted(cls, task, seed=1, d_mlp=32)
+    states = [fitted(cls, task, seed=s, d_mlp=32)[0].model_.state_dict() for s in range(5)]
+    monkeypatch.setattr(modular, "CHECKPOINT_STACK", 2)  # stacks of 2, 2 and 1
+    stacked = modular.checkpoint_logits(learner, 13, states)
+    assert stacked.shape == (5, 169, 13)
+    for state, logits in zip(states, stacked, strict=True):
+        learner.model_.load_state_dict(state)
+        alone, _ = modular.run_pairs(learner, 13, neurons=False)
+        np.testing.assert_allclose(logits, alone, rtol=1e-5, atol=1e-6)
+
+
+@given(
+    n_rows=st.integers(1, 60),
+    freqs=st.sets(st.integers(1, 8), min_size=1, max_size=4),
+    seed=st.integers(0, 99),
+)
+@settings(max_examples=30, deadline=None)
+def test_heldout_basis_projects_as_the_least_squares_fit(n_rows, freqs, seed):
+    p = 17
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(p * p, size=n_rows, replace=False)
+    logits = rng.normal(size=(p * p, p))
+    directions = fourier.key_directions(p, sorted(freqs))
+    design = np.concatenate([np.full((1, p * p), 1.0 / p), directions])[:, rows].T
+    coef, *_ = np.linalg.lstsq(design, logits[rows], rcond=None)
+    held = fourier.heldout_restricted_logits(logits, rows, p, sorted(freqs))
+    np.testing.assert_allclose(held, design @ coef, atol=1e-9)
+
+
 def test_two_layer_transformer_reads_the_last_block():
     task = ModularTask(op="x+y", p=11, test_fraction=0.5)
     learner, split = fitted(TransformerLearner, task, n_layers=2, d_model=32, d_mlp=24)
