@@ -45,6 +45,7 @@ class NetworkShape:
     steps: int
     evals: int
     device: str = "auto"
+    tokens_per_row: int = 1  # what a stack's token cap counts (baselines.batched.row_tokens)
 
 
 @dataclass
@@ -90,6 +91,7 @@ def network_shape(task_spec: str, method_spec: str) -> NetworkShape:
     """The cost-relevant shape of the network a cell of ``method_spec`` on ``task_spec`` trains."""
     import torch
 
+    from baselines.batched import row_tokens
     from baselines.training import eval_schedule
     from compare.methods import build
     from compare.settings import data_shape
@@ -106,7 +108,7 @@ def network_shape(task_spec: str, method_spec: str) -> NetworkShape:
     model = learner._make_model(cfg, torch.Generator().manual_seed(0))
     method = learner.method_name
     width = split.X.shape[1]
-    tokens = 1 if method == "mlp" else width + (0 if split.per_position else 1)
+    tokens = row_tokens(method, width, split.per_position)
     readouts = tokens if split.per_position else 1
     flops = 0.0
     for name, p in model.named_parameters():
@@ -129,6 +131,7 @@ def network_shape(task_spec: str, method_spec: str) -> NetworkShape:
         learner.steps,
         evals,
         learner.device,
+        tokens,
     )
 
 

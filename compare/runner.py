@@ -67,7 +67,7 @@ def make_jobs(cells: Sequence[Cell], batch: bool = True, device: str | None = No
     for (task, spec), group in groups.items():
         shape = network_shape(task, spec)
         overhead = stack_overhead(device or shape.device)
-        stacks = plan_stacks([c.n for c in group], shape.batch_size, None, overhead)
+        stacks = plan_stacks([c.n for c in group], shape.batch_size, None, overhead, shape.tokens_per_row)
         jobs += [Job(tuple(group[i] for i in stack), batched=True) for stack in stacks]
     return sorted(jobs, key=lambda job: (-job_seconds(job), -max(cell.n for cell in job.cells)))
 

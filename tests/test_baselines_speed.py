@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from baselines import fit_many
-from baselines.batched import OVERHEAD_ROWS, plan_stacks, stack_overhead
+from baselines.batched import OVERHEAD_ROWS, STACK_TOKENS, plan_stacks, row_tokens, stack_overhead
 from compare.methods import make_learner
 from tasks import parse_task
 
@@ -28,6 +28,32 @@ def test_every_plan_covers_each_model_once(sizes, cap, batch):
         assert all(0 < len(stack) <= (cap or len(sizes)) for stack in stacks)
     # The GPU plan: as few stacks as the cap allows.
     assert len(plan_stacks(sizes, batch, cap, float("inf"))) == -(-len(sizes) // (cap or len(sizes)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 5000), min_size=1, max_size=30),
+    batch=st.none() | st.integers(1, 512),
+    tokens=st.integers(1, 40),
+)
+def test_a_cpu_stack_keeps_within_the_token_cap_and_a_gpu_stack_does_not_need_to(sizes, batch, tokens):
+    rows = [min(n, batch) if batch else n for n in sizes]
+    stacks = plan_stacks(sizes, batch, None, OVERHEAD_ROWS, tokens)
+    assert sorted(i for stack in stacks for i in stack) == list(range(len(sizes)))
+    for stack in stacks:
+        assert len(stack) == 1 or len(stack) * max(rows[i] for i in stack) * tokens <= STACK_TOKENS
+    assert len(plan_stacks(sizes, batch, None, float("inf"), tokens)) == 1
+
+
+def test_the_token_cap_splits_the_quick_presets_minibatched_stacks():
+    # Induction transformers, minibatches of 64 rows of 16 tokens: 1,024 tokens a model, at most 4 a
+    # stack, and the stacks even.
+    assert row_tokens("transformer", 16, per_position=True) == 16
+    assert [len(s) for s in plan_stacks([2048] * 9, 64, None, OVERHEAD_ROWS, 16)] == [3, 3, 3]
+    # Modular transformers in full batches of 32 pairs (a b =): all 15 fit one cap.
+    assert row_tokens("transformer", 2, per_position=False) == 3 and row_tokens("mlp", 2, False) == 1
+    assert sum(len(s) for s in plan_stacks([32] * 15, None, None, OVERHEAD_ROWS, 3)) == 15
+    assert len(plan_stacks([32] * 15, None, None, OVERHEAD_ROWS, 3)) == 1
 
 
 def test_the_cpu_splits_sizes_far_apart_and_a_gpu_does_not():

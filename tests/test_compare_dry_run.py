@@ -188,11 +188,14 @@ def test_device_cpu_trains_there(tmp_path):
 
 
 def test_a_methods_stacks_are_separate_jobs_longest_first():
-    from baselines.batched import plan_stacks
+    from baselines.batched import OVERHEAD_ROWS, plan_stacks
+    from compare.cost import network_shape
 
     grid = cells("transformer", sizes=(2, 4, 1000, 1200), seeds=(0, 1), task="modular:p=59")
     jobs = make_jobs(grid)
-    stacks = plan_stacks([c.n for c in grid], None)
+    tokens = network_shape(grid[0].task, grid[0].method_spec).tokens_per_row
+    assert tokens == 3  # a b =
+    stacks = plan_stacks([c.n for c in grid], None, None, OVERHEAD_ROWS, tokens)
     assert len(stacks) > 1 and all(job.batched for job in jobs)
     assert sorted(sorted(c.key for c in job.cells) for job in jobs) == sorted(
         sorted(grid[i].key for i in stack) for stack in stacks
