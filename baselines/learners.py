@@ -60,6 +60,7 @@ from tasks.learners import (
     NON_NEGATIVE,
     OPEN_FRACTION,
     POSITIVE,
+    NotApplicable,
     Range,
     check_params,
     register_learner,
@@ -454,6 +455,12 @@ class LSTMLearner(SequenceEncoding, NeuralLearner):
         return LSTM(cfg, generator)
 
 
+PER_POSITION_REFUSAL = (
+    "MLPLearner takes one label per example; per-position targets need a causal sequence model "
+    "(transformer, lstm)"
+)
+
+
 @register_learner("mlp")
 @dataclass(eq=False, repr=False, kw_only=True)
 class MLPLearner(NeuralLearner):
@@ -481,6 +488,12 @@ class MLPLearner(NeuralLearner):
     act: str = "relu"
     use_bias: bool = True
 
+    @classmethod
+    def data_params(cls, split: Split, params: dict) -> dict:
+        if split.per_position:  # refused when a grid is built, not cell by cell as it runs
+            raise NotApplicable(PER_POSITION_REFUSAL)
+        return super().data_params(split, params)
+
     def _model_config(self, width: int, eval_widths: list[int]) -> MLPConfig:
         return MLPConfig(
             d_vocab=self.d_vocab_, d_vocab_out=self.n_classes_, n_ctx=width,
@@ -490,10 +503,7 @@ class MLPLearner(NeuralLearner):
 
     def _begin(self, X, y, eval_pairs):
         if np.ndim(y) == 2:
-            raise ValueError(
-                "MLPLearner takes one label per example; per-position targets need a causal sequence "
-                "model (transformer, lstm)"
-            )
+            raise ValueError(PER_POSITION_REFUSAL)
         return super()._begin(X, y, eval_pairs)
 
     def _make_model(self, cfg: MLPConfig, generator: torch.Generator) -> nn.Module:

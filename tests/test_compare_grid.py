@@ -116,6 +116,15 @@ def test_a_method_that_does_not_apply_stops_a_grid_or_is_skipped_with_a_note():
         del LEARNERS["modonly"]
 
 
+def test_the_mlp_on_per_position_targets_stops_a_grid_before_any_cell_runs():
+    task = "induction:d_vocab=16,seq_len=8,min_seg=2,max_seg=3,ood_len=16"
+    part = GridPart((task,), ("mlp", "lookup"), (4,), (0,))
+    with pytest.raises(NotApplicable, match="'mlp' does not apply to task 'induction:.*causal sequence"):
+        build_cells([part])
+    cells, notes = build_cells([part], skip_unfit=True)
+    assert [c.method for c in cells] == ["lookup"] and len(notes) == 1
+
+
 def test_bare_method_names_may_be_separated_by_commas():
     assert split_specs(["lookup,synth"]) == ("lookup", "synth")
     assert split_specs(["mlp:d_mlp=8,lr=0.1;lookup"]) == ("mlp:d_mlp=8,lr=0.1", "lookup")
