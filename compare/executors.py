@@ -57,10 +57,13 @@ class InProcessExecutor:
 
 
 def _init_worker(coordinator: int) -> None:
-    """Worker initializer: Ctrl-C ends a worker at once and quietly (the coordinator reports it), and
-    so does the end of the coordinator, however it ends (a killed coordinator must not leave its
-    workers waiting for jobs forever)."""
-    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+    """Worker initializer: a worker ignores Ctrl-C, which is the coordinator's to handle (it ends the
+    workers at once, :meth:`ProcessExecutor.close` with ``abort``). Workers that exited on their own
+    would break the pool, and the coordinator would count their jobs lost (exit 1) wherever it does
+    not see the interrupt itself: when it was started with SIGINT ignored (a background job of a
+    script), or should the broken pool reach it first. A worker also ends with the coordinator,
+    however that ends (a killed coordinator must not leave its workers waiting for jobs forever)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with, args=(coordinator,), daemon=True).start()
 
 

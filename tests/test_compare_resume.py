@@ -57,9 +57,12 @@ def run_and_stop(store: Path, at_least: int, jobs: int, interrupt: bool = False)
     """Start ``dlps run --jobs JOBS`` and, once ``at_least`` cells are stored, SIGKILL the coordinator
     alone (or, with ``interrupt``, press Ctrl-C: SIGINT to the whole process group); check that no
     worker outlives it. Returns the cells stored by then, the exit status and stderr."""
+    # Ctrl-C as at a terminal, even where this test runs with SIGINT ignored (a background job of a
+    # script, such as CI started with '&'), which a child would inherit and keep.
     process = subprocess.Popen(
         [sys.executable, "-m", "cli", "run", *GRID, "--store", str(store), "--jobs", str(jobs)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while stored(store) < at_least and process.poll() is None and time.monotonic() < deadline:
