@@ -11,7 +11,8 @@ recurrence), ``params`` its weights (each product and AdamW pass reads every mod
 every model on its training rows and the test split (``c_eval`` per forward flop), and each
 network cell then computes its mechanism summary. The synthesizer's cost depends on the program it
 finds, which no formula knows up front, so it is a per-cell figure by data shape measured on the
-quick preset's tasks; classic learners cost ``a + b · n`` per cell.
+quick preset's tasks; classic learners cost ``a + b · n · width`` per cell, and on per-position
+targets (one estimator per position j, on the first j + 1 tokens) ``L · a + b · n · L(L + 1)/2``.
 
 The constants (:data:`compare.settings.COST_MODEL`) were measured on this project's 2-core machine
 by ``python benchmarks/cost_model.py``, which re-measures them; all figures are CPU seconds of one
@@ -194,7 +195,12 @@ def cell_seconds(cell: Cell, task: Any, method: str) -> float:
         seconds = min(seconds, float(limit)) if limit is not None else seconds
         return seconds + (c["synth_simplicity"][shape] if stamped(cell, "simplicity") else 0.0)
     a, b = c["classic"].get(method, c["classic"]["lookup"])
-    return a + b * cell.n * task.test_split().X.shape[1]
+    split = task.test_split()
+    width = split.X.shape[1]
+    if split.per_position:  # one estimator per position j, on the first j + 1 tokens (baselines.classic)
+        positions = split.y.shape[1]
+        return positions * a + b * cell.n * positions * (positions + 1) / 2
+    return a + b * cell.n * width
 
 
 def _param(spec: str, name: str) -> Any:

@@ -126,6 +126,19 @@ def test_bigger_models_and_sets_cost_more():
     assert lstm.ops > 1  # a recurrence dispatches per position
 
 
+def test_a_classic_learner_on_per_position_targets_costs_one_estimator_per_position():
+    from compare.cost import cell_seconds
+    from compare.settings import COST_MODEL
+    from tasks import parse_task
+
+    spec = "induction:d_vocab=16,seq_len=8,min_seg=2,max_seg=3,ood_len=16,n_test=20"
+    task = parse_task(spec)
+    cell = cells("logistic", sizes=(10,), task=spec)[0]
+    a, b = COST_MODEL["classic"]["logistic"]
+    L = task.test_split().y.shape[1]
+    assert L == 8 and cell_seconds(cell, task, "logistic") == pytest.approx(L * a + b * 10 * L * (L + 1) / 2)
+
+
 def test_summary_line_says_estimated_against_actual():
     quick = RunSummary(total=3, skipped=0, ran=3, estimated=0.2, cpu=0.3)
     assert quick.line() == "3 cells: 0 already in the store, 3 run, 0 failed"
