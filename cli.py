@@ -6,6 +6,7 @@ never a traceback.
 
 from __future__ import annotations
 
+import os
 from typing import NoReturn
 
 import typer
@@ -155,6 +156,10 @@ def run(
     ),
 ) -> None:
     """Run a task × method × size × seed grid into the store; finished cells are skipped."""
+    if not dry_run and scheduler is None and (jobs if jobs is not None else len(os.sched_getaffinity(0))) > 1:
+        from compare import forkserver
+
+        forkserver.start()  # local workers' imports, on another core while this one plans the grid
     from compare.methods import Budgets
     from compare.runner import plan_run, prepare_run
 

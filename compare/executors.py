@@ -10,7 +10,6 @@ results; only the coordinator writes the store.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import re
 import select
@@ -85,10 +84,10 @@ class ProcessExecutor:
     """Runs jobs in ``workers`` local processes (forkserver: torch is imported once, then forked)."""
 
     def __init__(self, workers: int, options: CellOptions = CellOptions()) -> None:
+        from compare import forkserver
+
         self.options = options
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["compare.cells"])
-        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=forkserver.context(),
                                         initializer=_init_worker, initargs=(os.getpid(),))
 
     def run(self, jobs: Sequence[Job]) -> Iterator[tuple[Job, Outcome]]:
