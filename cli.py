@@ -6,7 +6,6 @@ never a traceback.
 
 from __future__ import annotations
 
-import os
 from typing import NoReturn
 
 import typer
@@ -156,9 +155,9 @@ def run(
     ),
 ) -> None:
     """Run a task × method × size × seed grid into the store; finished cells are skipped."""
-    if not dry_run and scheduler is None and (jobs if jobs is not None else len(os.sched_getaffinity(0))) > 1:
-        from compare import forkserver
+    from compare import forkserver
 
+    if not dry_run and scheduler is None and forkserver.local_workers(jobs) > 1:
         forkserver.start()  # local workers' imports, on another core while this one plans the grid
     from compare.methods import Budgets
     from compare.runner import plan_run, prepare_run

@@ -161,10 +161,10 @@ def fit_many(
     groups: dict[tuple, list[int]] = {}
     for i, (X, y) in enumerate(pairs):
         groups.setdefault((X.shape[1:], y.shape[1:]), []).append(i)
+    overhead = stack_overhead(learner.device)
     for (width, target), members in groups.items():
         sizes = [len(pairs[i][0]) for i in members]
         tokens = row_tokens(learner.method_name, width[0] if width else 1, len(target) > 0)
-        overhead = stack_overhead(learner.device)
         for stack in plan_stacks(sizes, learner.batch_size, max_models, overhead, tokens):
             part = [members[k] for k in stack]
             train_group([clones[i] for i in part], [pairs[i] for i in part], eval_sets, StackedEngine)

@@ -196,11 +196,10 @@ def cell_seconds(cell: Cell, task: Any, method: str) -> float:
         return seconds + (c["synth_simplicity"][shape] if stamped(cell, "simplicity") else 0.0)
     a, b = c["classic"].get(method, c["classic"]["lookup"])
     split = task.test_split()
-    width = split.X.shape[1]
     if split.per_position:  # one estimator per position j, on the first j + 1 tokens (baselines.classic)
         positions = split.y.shape[1]
         return positions * a + b * cell.n * positions * (positions + 1) / 2
-    return a + b * cell.n * width
+    return a + b * cell.n * split.X.shape[1]
 
 
 def _param(spec: str, name: str) -> Any:

@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.forkserver
+import os
 
 #: What the forkserver imports before it forks any worker.
 PRELOAD = ["compare.cells"]
+
+
+def local_workers(jobs: int | None) -> int:
+    """How many local workers ``--jobs`` asks for: ``jobs``, or one per core this process may use."""
+    return jobs if jobs is not None else len(os.sched_getaffinity(0))
 
 
 def context() -> multiprocessing.context.BaseContext:

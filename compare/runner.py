@@ -12,6 +12,7 @@ from typing import Any
 
 from compare.cells import batchable
 from compare.executors import Job
+from compare.forkserver import local_workers
 from compare.grid import Cell
 from compare.methods import Budgets
 from compare.progress import GridProgress
@@ -187,7 +188,7 @@ def prepare_run(grid: dict[str, Any], budgets: Budgets, store: str, jobs: int | 
                          "run them all, or narrow --tasks, --methods, --sizes or --seeds")
     if artefacts is not None:
         artefacts = str(writable_folder(artefacts, "artefacts"))
-    workers = jobs if jobs is not None else len(os.sched_getaffinity(0))
+    workers = local_workers(jobs)
     # The executor is checked before the store is opened, so a bad grid never creates a store.
     executor = make_executor(workers, scheduler, CellOptions(artefacts=artefacts, device=device))
     try:
@@ -259,7 +260,7 @@ def plan_run(grid: dict[str, Any], budgets: Budgets, store: str, jobs: int | Non
     if Path(store).exists():
         with Store(store, create=False) as results:
             finished = results.finished_keys(include_failed=not retry_failed)
-    workers = jobs if jobs is not None else len(os.sched_getaffinity(0))
+    workers = local_workers(jobs)
     return DryRun(len(cells), [c for c in cells if c.key not in finished], notes, workers, store)
 
 

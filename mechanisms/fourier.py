@@ -197,7 +197,12 @@ def excluded_logits(logits: np.ndarray, p: int, freqs: Sequence[int], op: str = 
 
 
 def heldout_restricted_logits(
-    logits: np.ndarray, rows: np.ndarray, p: int, freqs: Sequence[int], op: str = "x+y"
+    logits: np.ndarray,
+    rows: np.ndarray,
+    p: int,
+    freqs: Sequence[int],
+    op: str = "x+y",
+    basis: np.ndarray | None = None,
 ) -> np.ndarray:
     """The restricted logits of the pairs ``rows`` fitted from those rows alone: the least-squares fit of
     ``logits[rows]`` on the constant and the key directions restricted to ``rows`` (n_rows, C).
@@ -206,8 +211,9 @@ def heldout_restricted_logits(
     averages each line a ± b = s, training pairs included — so a network that only memorized its training
     labels has restricted logits that classify every pair (the training labels of each line vote for it).
     Fitted on held-out pairs only, the key-frequency part carries just what the network computes there.
+    ``basis``: :func:`heldout_basis` of these rows, when the caller already has it.
     """
-    basis = heldout_basis(rows, p, freqs, op)
+    basis = heldout_basis(rows, p, freqs, op) if basis is None else basis
     return basis @ (basis.T @ logits[rows])
 
 
@@ -264,8 +270,7 @@ def logit_measures(
         "excluded_accuracy": accuracy(rest[train_rows], labels[train_rows]),
     }
     if heldout_rows is not None:
-        basis = heldout_basis(heldout_rows, p, freqs, op) if heldout is None else heldout
-        held = basis @ (basis.T @ logits[heldout_rows])
+        held = heldout_restricted_logits(logits, heldout_rows, p, freqs, op, basis=heldout)
         out["heldout_restricted_loss"] = cross_entropy(held, labels[heldout_rows])
         out["heldout_restricted_accuracy"] = accuracy(held, labels[heldout_rows])
     return out
