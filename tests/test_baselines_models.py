@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from baselines.hooks import hook_points, run_with_cache, run_with_hooks
+from baselines.hooks import hook_points, hooks, run_with_cache, run_with_hooks
 from baselines.lstm import LSTM, LSTMConfig
 from baselines.mlp import MLP, MLPConfig
 from baselines.stacking import stack_modules
@@ -230,3 +230,66 @@ def test_stack_keeps_parameter_names_and_hooks_see_the_model_axis():
         stack, torch.stack([tokens(s) for s in range(3)]), names=["blocks.0.attn.hook_pattern"]
     )
     assert cache["blocks.0.attn.hook_pattern"].shape == (3, B, 2, POS, POS)
+
+
+def _direct(model: Transformer):
+    """A no-op hook on ``hook_embed``: the first block then projects every token itself (the table
+    path of :class:`baselines.transformer.Embedded` only runs where nothing is hooked before it)."""
+    return hooks(model, {"hook_embed": lambda x, _name: None})
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    seed=st.integers(0, 1000),
+    kind=st.sampled_from(["learned", "rotary", "relative", "none"]),
+    n_layers=st.integers(1, 2),
+    readout=st.booleans(),
+    use_bias=st.booleans(),
+)
+def test_first_block_tables_give_the_direct_projections(seed, kind, n_layers, readout, use_bias):
+    """Keys and values of the first block looked up in projected tables (W_E @ W_K, W_pos @ W_K)
+    give the logits and gradients of projecting every token: a batch of 24 rows of 7 tokens is
+    worth the tables (11 + 7 rows), so the fast path runs, and it is checked to."""
+    import baselines.transformer as tr
+
+    cfg = TransformerConfig(**ARCH, n_layers=n_layers, positional=kind, use_bias=use_bias)
+    stack = stack_modules([Transformer(cfg, torch.Generator().manual_seed(seed + i)) for i in range(2)])
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randint(0, VOCAB, (2, 24, POS), generator=g)
+    R = torch.randint(0, POS, (2, 24), generator=g) if readout else None
+    used = []
+    original = tr._project_embedded
+
+    def run() -> tuple[torch.Tensor, list[torch.Tensor]]:
+        stack.zero_grad()
+        out = stack(X, R)
+        out.square().sum().backward()
+        return out.detach(), [p.grad.clone() for p in stack.parameters()]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tr, "_project_embedded", lambda *a: used.append(1) or original(*a))
+        fast, fast_grads = run()
+        assert used, "the table path did not run"
+        used.clear()
+        with _direct(stack):
+            slow, slow_grads = run()
+        assert not used
+    assert torch.allclose(fast, slow, atol=1e-5)
+    for a, b in zip(fast_grads, slow_grads, strict=True):
+        assert torch.allclose(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_a_hook_before_the_first_block_still_changes_its_input():
+    """Zeroing ``blocks.0.hook_resid_pre`` (an ablation) gives what a model with zero embeddings gives,
+    on a batch where the table path would otherwise run."""
+    model = transformer()
+    zeroed = transformer()
+    with torch.no_grad():
+        zeroed.W_E.zero_()
+        zeroed.W_pos.zero_()
+    x = torch.randint(0, VOCAB, (24, POS), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        zero = {"blocks.0.hook_resid_pre": lambda a, _n: torch.zeros_like(a)}
+        patched = run_with_hooks(model, x, fwd_hooks=zero)
+        assert torch.allclose(patched, zeroed(x), atol=1e-6)
+        assert not torch.allclose(patched, model(x), atol=1e-3)
