@@ -51,9 +51,12 @@ from mechanisms.heads import CHUNK, activations, model_device
 
 #: Probe settings, fixed on the planted counter before any trained model was probed: at C = 1 the
 #: penalty held a probe on an exact depth unit to 0.88 (15 depth classes, some with a handful of
-#: samples); C = 10 reaches 0.98 and converges within 500 lbfgs iterations.
+#: samples); C = 10 reaches 0.98. The solver is Newton-CG: the same optimum as lbfgs (test accuracies
+#: within 0.001 on a trained LSTM's six probes), reached in 10-16 iterations where lbfgs took 40-500
+#: (stopping at its limit on two of the six), in 0.58 s against 0.98 s.
 PROBE_C = 10.0
 PROBE_MAX_ITER = 500
+PROBE_SOLVER = "newton-cg"
 N_RANDOM_DIRECTIONS = 5
 
 
@@ -112,7 +115,8 @@ def fit_probe(
     if len(np.unique(train_labels)) < 2:  # one label: the probe can only say it
         pred = np.full(len(test_labels), train_labels[0] if len(train_labels) else -1)
     else:
-        probe = make_pipeline(StandardScaler(), LogisticRegression(C=PROBE_C, max_iter=PROBE_MAX_ITER))
+        classifier = LogisticRegression(C=PROBE_C, max_iter=PROBE_MAX_ITER, solver=PROBE_SOLVER)
+        probe = make_pipeline(StandardScaler(), classifier)
         # One BLAS thread: on problems this small, more threads only contend (40x slower measured here
         # on a loaded 2-core machine).
         # A probe stopped at the iteration limit is still the probe of these fixed settings.
@@ -127,7 +131,7 @@ def probe_subspace(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
     coordinates: the row space of its class-centred coefficients (the softmax ignores a shift common
     to all classes), k ≤ classes − 1."""
     scaler = StandardScaler().fit(features)
-    probe = LogisticRegression(C=PROBE_C, max_iter=PROBE_MAX_ITER)
+    probe = LogisticRegression(C=PROBE_C, max_iter=PROBE_MAX_ITER, solver=PROBE_SOLVER)
     with threadpool_limits(1), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         probe.fit(scaler.transform(features), labels)
