@@ -307,12 +307,17 @@ class Enumerator:
             for i, a in enumerate(prim.args):
                 if a != t:
                     continue
-                others = [self.levels[b] for j, b in enumerate(prim.args) if j != i]
-                for rest in itertools.product(*others):
-                    s = self.prior.qcost[prim.name] + c + sum(rest) + self.ctx[prim.ret]
-                    if s not in pushed:
-                        pushed.add(s)
-                        heapq.heappush(heap, s)
+                # The distinct sums of the other arguments' levels, built one argument at a time
+                # (their product would repeat each sum many times over).
+                rests = {0}
+                for j, b in enumerate(prim.args):
+                    if j != i:
+                        rests = {r + lv for r in rests for lv in self.levels[b]}
+                base = self.prior.qcost[prim.name] + c + self.ctx[prim.ret]
+                for rest in rests:
+                    if base + rest not in pushed:
+                        pushed.add(base + rest)
+                        heapq.heappush(heap, base + rest)
 
     # -- blocks -------------------------------------------------------------------------------------
     def _build(self, pi: int, prim: Primitive, combo: tuple[int, ...], c: int) -> None:
