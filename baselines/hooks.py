@@ -25,6 +25,11 @@ class HookPoint(nn.Module):
         return x
 
 
+def hooked(point: HookPoint) -> bool:
+    """Whether anything is attached to ``point`` (else a forward may skip it, or work around it)."""
+    return bool(point._forward_hooks or point._forward_pre_hooks)
+
+
 def hook_points(model: nn.Module) -> dict[str, HookPoint]:
     """All hook points of ``model`` by name, in forward order of definition."""
     return {name: m for name, m in model.named_modules() if isinstance(m, HookPoint)}

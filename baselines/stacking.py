@@ -23,7 +23,7 @@ import copy
 import torch
 from torch import nn
 
-from baselines.hooks import HookPoint
+from baselines.hooks import HookPoint, hooked
 
 
 class Stackable(nn.Module):
@@ -37,7 +37,7 @@ class Stackable(nn.Module):
 
     def hook(self, point: HookPoint, x: torch.Tensor) -> torch.Tensor:
         """Pass ``x`` (M, ...) through ``point``; a single model's hooks see ``x[0]``."""
-        if not point._forward_hooks and not point._forward_pre_hooks:
+        if not hooked(point):
             return x  # nothing attached: skip the module call (most calls, and all of training)
         return point(x) if self.stacked else point(x[0]).unsqueeze(0)
 

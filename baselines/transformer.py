@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from baselines.hooks import HookPoint
+from baselines.hooks import HookPoint, hooked
 from baselines.params import activation, maybe_bias, normal
 from baselines.stacking import Stackable, StackableModel, embed, linear, per_model, take
 
@@ -124,9 +124,14 @@ def rotate(
 def _project(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
     """``x`` (M, ..., d_model) through per-head weights ``W`` (M, head, d_model, d_head) and biases
     ``b`` (M, head, d_head), as one matrix product per model: (M, ..., head, d_head)."""
+    h, e = W.shape[1], W.shape[3]
+    return linear(x, _heads_side_by_side(W), None if b is None else b.flatten(1)).unflatten(-1, (h, e))
+
+
+def _heads_side_by_side(W: torch.Tensor) -> torch.Tensor:
+    """Per-head weights (M, head, d_model, d_head) as one matrix per model (M, d_model, head * d_head)."""
     M, h, d, e = W.shape
-    flat = W.permute(0, 2, 1, 3).reshape(M, d, h * e)
-    return linear(x, flat, None if b is None else b.flatten(1)).unflatten(-1, (h, e))
+    return W.permute(0, 2, 1, 3).reshape(M, d, h * e)
 
 
 @dataclass
@@ -150,8 +155,8 @@ class Embedded:
 def _project_embedded(emb: Embedded, W: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
     """:func:`_project` of the embeddings that ``emb`` stands for, as lookups in the projected tables
     ``W_E @ W`` and ``W_pos @ W`` (the same values up to summation order)."""
-    M, h, d, e = W.shape
-    flat = W.permute(0, 2, 1, 3).reshape(M, d, h * e)
+    h, e = W.shape[1], W.shape[3]
+    flat = _heads_side_by_side(W)
     out = embed(torch.bmm(emb.W_E, flat), emb.tokens)  # (M, batch, n, h * e)
     if emb.W_pos is not None:
         out = out + torch.bmm(emb.W_pos, flat).unsqueeze(1)
@@ -316,7 +321,7 @@ class Transformer(StackableModel):
         if not self.blocks or self.cfg.normalization:
             return None
         points = (self.hook_embed, self.hook_pos_embed, self.blocks[0].hook_resid_pre)
-        if any(p._forward_hooks or p._forward_pre_hooks for p in points):
+        if any(hooked(p) for p in points):
             return None
         W_pos = self.lead(self.W_pos)[:, : tokens.shape[-1]] if self.cfg.positional == "learned" else None
         emb = Embedded(self.lead(self.W_E), W_pos, tokens)

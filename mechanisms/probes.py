@@ -108,6 +108,19 @@ def control_table(labels: np.ndarray, n_tokens: int, width: int, seed: int) -> n
     return rng.choice(values, size=(n_tokens, width), p=counts / counts.sum())
 
 
+def _classifier() -> LogisticRegression:
+    return LogisticRegression(C=PROBE_C, max_iter=PROBE_MAX_ITER, solver=PROBE_SOLVER)
+
+
+def _fit(model, X: np.ndarray, y: np.ndarray):
+    """``model.fit(X, y)`` on one BLAS thread (on problems this small, more threads only contend: 40x
+    slower measured on a loaded 2-core machine); a probe stopped at the iteration limit is still the
+    probe of these fixed settings, so the warning is not shown."""
+    with threadpool_limits(1), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(X, y)
+
+
 def fit_probe(
     train_features: np.ndarray, train_labels: np.ndarray, test_features: np.ndarray, test_labels: np.ndarray
 ) -> tuple[float, np.ndarray]:
@@ -115,14 +128,8 @@ def fit_probe(
     if len(np.unique(train_labels)) < 2:  # one label: the probe can only say it
         pred = np.full(len(test_labels), train_labels[0] if len(train_labels) else -1)
     else:
-        classifier = LogisticRegression(C=PROBE_C, max_iter=PROBE_MAX_ITER, solver=PROBE_SOLVER)
-        probe = make_pipeline(StandardScaler(), classifier)
-        # One BLAS thread: on problems this small, more threads only contend (40x slower measured here
-        # on a loaded 2-core machine).
-        # A probe stopped at the iteration limit is still the probe of these fixed settings.
-        with threadpool_limits(1), warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            pred = probe.fit(train_features, train_labels).predict(test_features)
+        probe = _fit(make_pipeline(StandardScaler(), _classifier()), train_features, train_labels)
+        pred = probe.predict(test_features)
     return float(np.mean(pred == test_labels)) if len(test_labels) else float("nan"), pred
 
 
@@ -131,10 +138,7 @@ def probe_subspace(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
     coordinates: the row space of its class-centred coefficients (the softmax ignores a shift common
     to all classes), k ≤ classes − 1."""
     scaler = StandardScaler().fit(features)
-    probe = LogisticRegression(C=PROBE_C, max_iter=PROBE_MAX_ITER, solver=PROBE_SOLVER)
-    with threadpool_limits(1), warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        probe.fit(scaler.transform(features), labels)
+    probe = _fit(_classifier(), scaler.transform(features), labels)
     coef = probe.coef_ / scaler.scale_  # logits = coef_ · (x − mean) / scale
     centred = coef - coef.mean(axis=0) if len(coef) > 1 else coef
     _, sv, Vt = np.linalg.svd(centred, full_matrices=False)
