@@ -151,6 +151,11 @@ class Embedded:
         n_tables = self.W_E.shape[1] + (0 if self.W_pos is None else self.W_pos.shape[1])
         return 2 * n_tables < self.tokens[0].numel()
 
+    def at(self, readout: torch.Tensor) -> torch.Tensor:
+        """The embeddings at one position per row, ``readout`` (M, batch): (M, batch, 1, d_model)."""
+        x = embed(self.W_E, torch.gather(self.tokens, 2, readout.unsqueeze(-1)))
+        return x if self.W_pos is None else x + embed(self.W_pos, readout).unsqueeze(2)
+
 
 def _project_embedded(emb: Embedded, W: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
     """:func:`_project` of the embeddings that ``emb`` stands for, as lookups in the projected tables
@@ -219,17 +224,24 @@ class Attention(Stackable):
             setattr(self, f"hook_{name}", HookPoint())
 
     def forward(
-        self, x: torch.Tensor, readout: torch.Tensor | None = None, embedded: Embedded | None = None
+        self,
+        x: torch.Tensor,
+        readout: torch.Tensor | None = None,
+        embedded: Embedded | None = None,
+        x_at_readout: bool = False,
     ) -> torch.Tensor:
         """``x`` (M, batch, pos, d_model): attend from every position, or (``readout`` (M, batch)
         given) from one query position per row. ``embedded``: what ``x`` is made of, when it is the
-        embeddings alone (keys and values then come from projected tables)."""
+        embeddings alone (keys and values then come from projected tables); ``x_at_readout``: ``x``
+        holds only the readout positions (M, batch, 1, d_model), the keys and values coming from
+        ``embedded``."""
         W_Q, W_K, W_V, W_O, b_Q, b_V, b_O = map(
             self.lead, (self.W_Q, self.W_K, self.W_V, self.W_O, self.b_Q, self.b_V, self.b_O)
         )
-        key_pos = torch.arange(x.shape[2], device=x.device)
+        n = embedded.tokens.shape[-1] if x_at_readout else x.shape[2]
+        key_pos = torch.arange(n, device=x.device)
         query_pos = key_pos if readout is None else readout[..., None]  # (q_pos,) or (M, batch, 1)
-        x_q = x if readout is None else take(x, readout)
+        x_q = x if readout is None or x_at_readout else take(x, readout)
         q = self.hook(self.hook_q, _project(x_q, W_Q, b_Q))
         if embedded is not None:
             k = self.hook(self.hook_k, _project_embedded(embedded, W_K))
@@ -279,11 +291,16 @@ class Block(Stackable):
             self.hook_resid_mid, self.hook_mlp_out = HookPoint(), HookPoint()
 
     def forward(
-        self, x: torch.Tensor, readout: torch.Tensor | None = None, embedded: Embedded | None = None
+        self,
+        x: torch.Tensor,
+        readout: torch.Tensor | None = None,
+        embedded: Embedded | None = None,
+        x_at_readout: bool = False,
     ) -> torch.Tensor:
+        """See :meth:`Attention.forward` for the arguments."""
         x = self.hook(self.hook_resid_pre, x)
-        attn_out = self.hook(self.hook_attn_out, self.attn(self.ln1(x), readout, embedded))
-        x = (x if readout is None else take(x, readout)) + attn_out
+        attn_out = self.hook(self.hook_attn_out, self.attn(self.ln1(x), readout, embedded, x_at_readout))
+        x = (x if readout is None or x_at_readout else take(x, readout)) + attn_out
         if not self.attn_only:
             x = self.hook(self.hook_resid_mid, x)
             x = x + self.hook(self.hook_mlp_out, self.mlp(self.ln2(x)))
@@ -328,15 +345,20 @@ class Transformer(StackableModel):
         return emb if emb.worth_it() else None
 
     def run(self, tokens: torch.Tensor, readout: torch.Tensor | None) -> torch.Tensor:
-        x = self.hook(self.hook_embed, embed(self.lead(self.W_E), tokens))
-        if self.cfg.positional == "learned":
-            n = tokens.shape[-1]
-            if n > self.cfg.n_ctx:
-                raise ValueError(f"sequence length {n} exceeds n_ctx={self.cfg.n_ctx} (learned positions)")
-            x = x + self.hook(self.hook_pos_embed, self.lead(self.W_pos)[:, :n]).unsqueeze(1)
+        n = tokens.shape[-1]
+        if self.cfg.positional == "learned" and n > self.cfg.n_ctx:
+            raise ValueError(f"sequence length {n} exceeds n_ctx={self.cfg.n_ctx} (learned positions)")
         embedded = self._embedded(tokens)
-        for i, block in enumerate(self.blocks):
-            x = block(x, readout if i == len(self.blocks) - 1 else None, embedded if i == 0 else None)
-        if not self.blocks and readout is not None:
-            x = take(x, readout)
+        if embedded is not None and readout is not None and len(self.blocks) == 1:
+            # One block read out at one position: the other positions' embeddings only enter through
+            # the keys and values (tables), so the residual stream starts at the readout positions.
+            x = self.blocks[0](embedded.at(readout), readout, embedded, x_at_readout=True)
+        else:
+            x = self.hook(self.hook_embed, embed(self.lead(self.W_E), tokens))
+            if self.cfg.positional == "learned":
+                x = x + self.hook(self.hook_pos_embed, self.lead(self.W_pos)[:, :n]).unsqueeze(1)
+            for i, block in enumerate(self.blocks):
+                x = block(x, readout if i == len(self.blocks) - 1 else None, embedded if i == 0 else None)
+            if not self.blocks and readout is not None:
+                x = take(x, readout)
         return self.hook(self.hook_logits, linear(self.ln_final(x), self.lead(self.W_U), self.lead(self.b_U)))

@@ -249,7 +249,8 @@ def _direct(model: Transformer):
 def test_first_block_tables_give_the_direct_projections(seed, kind, n_layers, readout, use_bias):
     """Keys and values of the first block looked up in projected tables (W_E @ W_K, W_pos @ W_K)
     give the logits and gradients of projecting every token: a batch of 24 rows of 7 tokens is
-    worth the tables (11 + 7 rows), so the fast path runs, and it is checked to."""
+    worth the tables (11 + 7 rows), so the fast path runs, and it is checked to; so does, for one
+    block read out at one position, a residual stream that starts at the readout positions."""
     import baselines.transformer as tr
 
     cfg = TransformerConfig(**ARCH, n_layers=n_layers, positional=kind, use_bias=use_bias)
@@ -257,8 +258,8 @@ def test_first_block_tables_give_the_direct_projections(seed, kind, n_layers, re
     g = torch.Generator().manual_seed(seed)
     X = torch.randint(0, VOCAB, (2, 24, POS), generator=g)
     R = torch.randint(0, POS, (2, 24), generator=g) if readout else None
-    used = []
-    original = tr._project_embedded
+    used, at_readout = [], []
+    original, original_at = tr._project_embedded, tr.Embedded.at
 
     def run() -> tuple[torch.Tensor, list[torch.Tensor]]:
         stack.zero_grad()
@@ -268,12 +269,16 @@ def test_first_block_tables_give_the_direct_projections(seed, kind, n_layers, re
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(tr, "_project_embedded", lambda *a: used.append(1) or original(*a))
+        mp.setattr(tr.Embedded, "at", lambda *a: at_readout.append(1) or original_at(*a))
         fast, fast_grads = run()
         assert used, "the table path did not run"
+        # One block read out at one position: its residual stream starts at the readout positions.
+        assert bool(at_readout) == (readout and n_layers == 1)
         used.clear()
+        at_readout.clear()
         with _direct(stack):
             slow, slow_grads = run()
-        assert not used
+        assert not used and not at_readout
     assert torch.allclose(fast, slow, atol=1e-5)
     for a, b in zip(fast_grads, slow_grads, strict=True):
         assert torch.allclose(a, b, atol=1e-4, rtol=1e-4)
