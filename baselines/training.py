@@ -25,6 +25,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from baselines.allocator import keep_freed_memory
+
 #: Evaluation runs in chunks of about this many activation floats: bounds memory on big eval sets,
 #: and chunks that stay near the cache run faster (a stack of 15 modular transformers: 3.8 µs a
 #: test row at 2**23, 5.1 µs at 2**25, 6 µs at 2**19 where per-op costs take over).
@@ -243,6 +245,7 @@ def train_models(
     that stops keeps its parameters of that step (``Result.final_state``), while
     the others train on.
     """
+    keep_freed_memory()  # each step reallocates what the last one freed: no page faults for it
     M = engine.n_models
     vals = vals or [None] * M
     eval_sets = eval_sets or {}

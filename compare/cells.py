@@ -203,7 +203,10 @@ def run_job(cells: Sequence[Cell], batched: bool, options: CellOptions) -> list[
     """
     import torch
 
+    from baselines.allocator import keep_freed_memory
+
     torch.set_num_threads(options.threads)
+    keep_freed_memory()  # searches and training free and reallocate big arrays: keep them in the process
     start = time.thread_time()  # this thread's CPU time: what the cost model (compare/cost.py) estimates
     if batched and len(cells) > 1:
         results = _recording_warnings(lambda: run_batch(cells, options))
