@@ -28,7 +28,7 @@ from math import comb
 
 import numpy as np
 
-from tasks.base import SpecError, Split, Task, stable_seed
+from tasks.base import SpecError, Split, Task, drawn_once, stable_seed
 from tasks.registry import register
 
 KINDS = {"dyck1": 1, "dyck2": 2}
@@ -402,6 +402,7 @@ class BracketsTask(Task):
             meta={"task": self.spec, **meta},
         )
 
+    @drawn_once
     def test_split(self) -> Split:
         rng = np.random.default_rng(stable_seed("brackets/test", self.seed_spec))
         X, y = self._draw(rng, self.n_test, self._in_test, distinct=True)
@@ -420,6 +421,7 @@ class BracketsTask(Task):
         y = np.concatenate([y for _, y in blocks]) if blocks else np.empty(0, np.int64)
         return self._split(X[:n], y[:n], "train", seed=seed)
 
+    @drawn_once
     def ood_split(self, name: str) -> Split:
         if name == "uniform":
             # The same words whatever the negatives of train/test: one yardstick for every setting.

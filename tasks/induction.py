@@ -20,7 +20,7 @@ from functools import cached_property
 
 import numpy as np
 
-from tasks.base import UNSCORED, SpecError, Split, Task, stable_seed
+from tasks.base import UNSCORED, SpecError, Split, Task, drawn_once, stable_seed
 from tasks.registry import register
 
 #: Training sequences are fresh draws; this caps a single training set (memory), not a finite pool.
@@ -180,6 +180,7 @@ class InductionTask(Task):
         rng = np.random.default_rng(stable_seed("induction/test", self.spec))
         return self._draw(rng, self.n_test, "test")
 
+    @drawn_once
     def test_split(self) -> Split:
         test = self._test
         return self._split(test.X.copy(), test.y.copy(), test.mask.copy(), "test")
@@ -201,6 +202,7 @@ class InductionTask(Task):
         X, y, mask = (np.concatenate([getattr(p, key) for p in parts])[:n] for key in ("X", "y", "mask"))
         return self._split(X, y, mask, "train", seed=seed)
 
+    @drawn_once
     def ood_split(self, name: str) -> Split:
         if name not in self.ood_descriptions:
             raise SpecError(f"unknown split {name!r} for induction; accepted: {', '.join(self.ood_names)}")

@@ -13,7 +13,7 @@ from functools import cached_property
 
 import numpy as np
 
-from tasks.base import SpecError, Split, Task, is_prime, stable_seed
+from tasks.base import SpecError, Split, Task, drawn_once, is_prime, stable_seed
 from tasks.registry import register
 
 #: Largest modulus accepted: the task materializes all p² pairs.
@@ -169,6 +169,7 @@ class ModularTask(Task):
     def max_train(self) -> int:
         return len(self._pairs) - self._n_test()
 
+    @drawn_once
     def test_split(self) -> Split:
         return self._split(self._pairs[self._is_test].copy(), "test")
 
@@ -179,6 +180,7 @@ class ModularTask(Task):
         order = np.random.default_rng(stable_seed("modular/train", self.spec, seed)).permutation(len(pool))
         return self._split(pool[order[:n]], "train", seed=seed)
 
+    @drawn_once
     def ood_split(self, name: str) -> Split:
         raise SpecError(f"modular has no out-of-distribution splits; asked for {name!r}")
 

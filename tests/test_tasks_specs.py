@@ -1,5 +1,6 @@
 """Bad task specs, for every family: a SpecError whose one line names the value and what is accepted."""
 
+import numpy as np
 import pytest
 
 from tasks import SpecError, parse_task
@@ -48,3 +49,26 @@ def test_bad_specs_name_the_value_and_what_is_accepted(spec, words):
     assert "\n" not in message
     for word in words:
         assert word in message, word
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "modular:p=7",
+        "brackets:kind=dyck1,max_len=12,n_test=40",
+        "induction:d_vocab=16,seq_len=16,min_seg=3,max_seg=6,ood_len=32",
+    ],
+)
+def test_test_and_ood_splits_are_drawn_once_and_handed_out_as_copies(spec):
+    """An equal task gives an equal split, each call its own arrays: changing one changes no later one."""
+    task = parse_task(spec)
+    for draw in [task.test_split, *(lambda name=name: task.ood_split(name) for name in task.ood_names)]:
+        first = draw()
+        kept = first.X.copy(), first.y.copy()
+        first.X[:] = 0
+        first.y[...] = 0
+        again = draw()
+        assert again.X is not first.X
+        assert np.array_equal(again.X, kept[0]) and np.array_equal(again.y, kept[1])
+    same = parse_task(spec).test_split()
+    assert np.array_equal(same.X, task.test_split().X)
