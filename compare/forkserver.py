@@ -12,8 +12,9 @@ import multiprocessing
 import multiprocessing.forkserver
 import os
 
-#: What the forkserver imports before it forks any worker.
-PRELOAD = ["compare.cells"]
+#: What the forkserver imports before it forks any worker. torch._dynamo: torch's optimizers import
+#: it on their first use (1.5-2 s here), which every worker then paid before its first training.
+PRELOAD = ["compare.cells", "torch._dynamo"]
 
 
 def local_workers(jobs: int | None) -> int:
