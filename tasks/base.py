@@ -103,8 +103,8 @@ def drawn_once(method: Callable[..., Split]) -> Callable[..., Split]:
     drawn = functools.lru_cache(maxsize=32)(method)
 
     @functools.wraps(method)
-    def split(self: Task, *args: object) -> Split:
-        return drawn(self, *args).copy()
+    def split(self: Task, *args: object, **kwargs: object) -> Split:
+        return drawn(self, *args, **kwargs).copy()
 
     return split
 

@@ -72,3 +72,5 @@ def test_test_and_ood_splits_are_drawn_once_and_handed_out_as_copies(spec):
         assert np.array_equal(again.X, kept[0]) and np.array_equal(again.y, kept[1])
     same = parse_task(spec).test_split()
     assert np.array_equal(same.X, task.test_split().X)
+    for name in task.ood_names:  # by keyword too
+        assert np.array_equal(task.ood_split(name=name).X, task.ood_split(name).X)
