@@ -139,7 +139,8 @@ class Embedded:
     """The first block's input when it is the embeddings alone: ``W_E[tokens] + W_pos[:n]`` (``W_E``
     (M, d_vocab, d_model), ``W_pos`` (M, n, d_model) or None, ``tokens`` (M, batch, n)). Its keys
     and values can then come from tables of d_vocab + n rows (:func:`_project_embedded`) instead of
-    a product over every token: 13% less CPU a step for the quick preset's modular transformers."""
+    a product over every token: 13% less CPU a step for the quick preset's modular transformers; a
+    single block read out at one position then needs the embeddings there alone (:meth:`at`)."""
 
     W_E: torch.Tensor
     W_pos: torch.Tensor | None

@@ -93,7 +93,6 @@ class Split:
         return replace(self, X=self.X.copy(), y=self.y.copy(), mask=mask, meta=dict(self.meta))
 
 
-
 def drawn_once(method: Callable[..., Split]) -> Callable[..., Split]:
     """A split method of a frozen task (``test_split``, ``ood_split``), drawn once per process for
     each equal task and arguments: these splits depend on the task's parameters alone, and a grid
