@@ -112,6 +112,36 @@ def test_alignment_finds_the_planted_sites(planted_result):
     assert aligned_count(planted_result) == (2, 2)
 
 
+def test_the_grid_keeps_the_planted_alignment(planted_result):
+    """What a grid cell stores of the planted network's report (mechanisms.align_run.grid_alignment):
+    both subexpressions aligned, at the planted sites, and the layer-1 head as the selector."""
+    from mechanisms.align_run import grid_alignment
+
+    kept = grid_alignment({"alignments": [{"source": "reference", **planted_result}], **planted_result})
+    assert (kept["aligned"], kept["of"]) == (2, 2)
+    (program,) = kept["programs"]
+    sites = {s["expression"]: s["site"] for s in program["subexpressions"]}
+    assert sites == {
+        "prev(tokens)": "blocks.0.hook_resid_post",
+        REFERENCES["induction"]: "blocks.1.hook_resid_post",
+    }
+    assert [s["head"] for s in program["selectors"]] == [[1, 0]]
+
+
+def test_the_heatmap_grid_holds_the_planted_iias(planted_result, tmp_path):
+    """mechanisms.plots_align: each subexpression's IIA is highest at its planted site (≥ 0.95, the
+    embeddings < 0.2), and one PNG is written per program."""
+    from mechanisms.plots_align import iia_grid, write_plots
+
+    grid, sites = iia_grid(planted_result), planted_result["sites"]
+    for i, sub in enumerate(planted_result["subexpressions"]):
+        assert grid[i, sites.index(sub["site"])] == pytest.approx(sub["iia"])
+        assert grid[i, sites.index(sub["site"])] >= 0.95
+        assert np.nan_to_num(grid[i, sites.index("blocks.0.hook_resid_pre")]) < 0.2
+    (path,) = write_plots({"alignments": [{"source": "reference", **planted_result}]}, tmp_path)
+    assert path.name == "alignment_reference.png" and path.read_bytes()[:4] == b"\x89PNG"
+
+
 def test_the_selector_is_the_second_layer_head(planted_result):
     (sel,) = planted_result["selectors"]
     assert sel["expression"] == "sel_tok(prev(tokens), tokens)"
