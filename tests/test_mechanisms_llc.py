@@ -122,3 +122,46 @@ def test_a_trained_network_gets_a_finite_healthy_estimate():
     assert out["mean"] is not None and math.isfinite(out["mean"]) and out["mean"] > 0
     assert out["nbeta"] == pytest.approx(30 / np.log(30)) and 0.0 <= out["below_initial"] <= 1.0
     assert all(torch.equal(a, b) for a, b in zip(before, learner.model_.parameters(), strict=True))
+
+
+def test_the_calibration_plot_shows_the_planted_value_and_marks_divergence(tmp_path, monkeypatch):
+    """mechanisms.plots_llc on a planted quadratic (λ = d/2 = 2): the usable step's point sits at
+    its estimate, the step too large is a cross on the axis; the curve plot skips missing values.
+    Figures are kept open to read what was drawn."""
+    import matplotlib.pyplot as plt
+
+    from mechanisms import plots_llc
+
+    figures = []
+
+    class KeepOpen:
+        rcParams = plt.rcParams
+
+        def subplots(self, *args, **kwargs):
+            fig, ax = plt.subplots(*args, **kwargs)
+            figures.append(fig)
+            return fig, ax
+
+        def close(self, fig):
+            pass
+
+    monkeypatch.setattr(plots_llc, "_plt", KeepOpen)
+    rows = []
+    for epsilon in (1e-3, 1.0):
+        config = LLCConfig(epsilon=epsilon, nbeta=100.0, gamma=1.0, chains=2, draws=300, batch_size=None)
+        result = estimate(Quadratic(torch.ones(4)), quadratic_loss, 100, config, seed=0)
+        rows.append(summary(result) | {"epsilon": epsilon, "nbeta": 100.0})
+    assert rows[1]["mean"] is None  # the planted chain diverges at ε = 1
+    path = plots_llc.plot_calibration(rows, tmp_path / "calibration.png")
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    ax = figures[-1].axes[0]
+    points, cross = ax.lines[0], ax.lines[-1]
+    assert list(points.get_xdata()) == [1e-3] and list(points.get_ydata()) == [rows[0]["mean"]]
+    assert cross.get_marker() == "x" and list(cross.get_xdata()) == [1.0] and list(cross.get_ydata()) == [0.0]
+    curve = {"run": [(0, 5.0, 0.1), (10, None, 0.5), (100, 2.0, None), (1000, 1.5, 1.0)]}
+    plots_llc.plot_curve(curve, tmp_path / "curve.png")
+    llc_line, acc_line = figures[-1].axes[0].lines[0], figures[-1].axes[1].lines[0]
+    assert list(llc_line.get_xdata()) == [100, 1000]  # step 0 is off the log axis, None is a gap
+    assert list(acc_line.get_xdata()) == [10, 1000]
+    for fig in figures:
+        plt.close(fig)
