@@ -10,7 +10,8 @@ at three points: one model with 2 rows, one model with many rows, 8 models with 
 fix the three constants of ``step = c_op·ops + c_param·M·params + c_flop·M·rows·3·flops``. A
 prediction over the test split gives ``c_eval`` (CPU seconds per forward flop). It also times the
 mechanism summary of one network cell (Fourier analysis over checkpoints; the sequence summary),
-the synthesizer on the quick preset's cells (by data shape), the classic learners (``a + b·n·width``
+the synthesizer on the quick preset's cells (by data shape) and when it spends its whole budget
+(start-up, per MB of value bank, per candidate), the classic learners (``a + b·n·width``
 from two sizes), the fixed cost of a job (task and splits built) and a worker's start-up.
 
 All times are CPU seconds of this process (one torch thread), so that other load on the machine
@@ -126,6 +127,37 @@ def synth_seconds() -> dict[str, float]:
     return out
 
 
+def synth_budget_constants() -> dict[str, dict[str, float]]:
+    """What the synthesizer costs when it spends its whole budget, per data shape: its start-up
+    (``start``), and CPU seconds per MB of value bank filled (``bank_mb``) and per candidate tried
+    (``candidate``). Measured on the reference task with its labels shuffled (no short program fits
+    them, so every budget runs out): bank caps of 32 and 128 MB fix the line ``start + bank_mb · MB``,
+    and a cap of 300,000 candidates the cost of one."""
+    out = {}
+    for shape, spec in REFERENCE_TASKS.items():
+        task = parse_task(spec)
+        train = task.train_split(256, 0)
+        y = train.y.copy()
+        given = train.mask if train.mask is not None else np.ones(y.shape, dtype=bool)
+        y[given] = np.random.default_rng(0).permutation(y[given])
+
+        def spend(task=task, train=train, y=y, shape=shape, **budget) -> float:
+            learner = make_learner("synth", task.test_split(), random_state=0, **budget)
+            seconds = cpu(lambda: learner.fit(train.X, y, mask=train.mask))
+            stop = learner.search_stats_["stop_reason"]
+            if stop not in ("memory", "max_candidates"):
+                raise RuntimeError(f"{shape}: the search stopped by {stop}, not its budget")
+            return seconds
+
+        small, large = spend(max_bank_mb=32), spend(max_bank_mb=128)
+        per_mb = max(large - small, 0.0) / 96
+        start = max(small - 32 * per_mb, 0.0)
+        candidates = 300_000
+        per_candidate = max(spend(max_candidates=candidates, max_bank_mb=None) - start, 0.0) / candidates
+        out[shape] = {"start": start, "bank_mb": per_mb, "candidate": per_candidate}
+    return out
+
+
 def classic_constants() -> dict[str, list[float]]:
     task = parse_task("modular:op=x+y,p=113")
     width = task.test_split().X.shape[1]
@@ -208,6 +240,7 @@ def main() -> None:
         "network": network,
         "mechanism": mechanism_seconds(),
         "synth": synth_seconds(),
+        "synth_budget": synth_budget_constants(),
         "classic": classic_constants(),
         "job": job_seconds(),
         "worker_start": worker_start(),

@@ -11,7 +11,9 @@ recurrence), ``params`` its weights (each product and AdamW pass reads every mod
 every model on its training rows and the test split (``c_eval`` per forward flop), and each
 network cell then computes its mechanism summary. The synthesizer's cost depends on the program it
 finds, which no formula knows up front, so it is a per-cell figure by data shape measured on the
-quick preset's tasks; classic learners cost ``a + b · n · width`` per cell, and on per-position
+quick preset's tasks, beside what a cell costs when no program fits within its budget and the
+search runs until a budget stops it (start-up plus a cost per MB of value bank or per candidate,
+or its time limit); classic learners cost ``a + b · n · width`` per cell, and on per-position
 targets (one estimator per position j, on the first j + 1 tokens) ``L · a + b · n · L(L + 1)/2``.
 
 The constants (:data:`compare.settings.COST_MODEL`) were measured on this project's 2-core machine
@@ -22,6 +24,7 @@ worker with one torch thread.
 from __future__ import annotations
 
 import heapq
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,6 +32,7 @@ from functools import cache
 from typing import Any
 
 from compare.grid import Cell, stamped
+from tasks.spec import split_spec
 
 #: Parameters looked up (embeddings, position tables, relative biases), not multiplied: no flops.
 LOOKUP_PARAMS = ("W_E", "W_pos", "W_rel")
@@ -56,10 +60,17 @@ class Estimate:
     seconds: dict[tuple[str, str], float] = field(default_factory=dict)
     cells: dict[tuple[str, str], int] = field(default_factory=dict)
     jobs: list[float] = field(default_factory=list)
+    #: CPU seconds per (task, method label) if every synthesizer cell spends its whole budget (the
+    #: same as ``seconds`` for every other method; ``inf`` where no budget caps a search)
+    spent: dict[tuple[str, str], float] = field(default_factory=dict)
 
     @property
     def total(self) -> float:
         return sum(self.seconds.values())
+
+    @property
+    def total_spent(self) -> float:
+        return sum(self.spent.values())
 
     def wall(self, workers: int) -> float:
         """Wall seconds on ``workers`` processes: each job, longest first, goes to the worker that
@@ -183,16 +194,16 @@ def _mechanism_seconds(task: Any, method: str, steps: int) -> float:
     return m["sequence"]
 
 
-def cell_seconds(cell: Cell, task: Any, method: str) -> float:
-    """CPU seconds of a cell that runs on its own (the synthesizer, classic learners)."""
+def cell_seconds(cell: Cell, task: Any, method: str, spent: bool = False) -> float:
+    """CPU seconds of a cell that runs on its own (the synthesizer, classic learners); ``spent``: of
+    a synthesizer cell that spends its whole budget (:func:`synth_budget_seconds`)."""
     from compare.settings import data_shape
 
     c = _constants()
     if method == "synth":
         shape = data_shape(task.test_split())
-        seconds = c["synth"][shape]
-        limit = _param(cell.method_spec, "time_limit")
-        seconds = min(seconds, float(limit)) if limit is not None else seconds
+        bound = synth_budget_seconds(cell.method_spec, shape)
+        seconds = bound if spent else min(c["synth"][shape], bound)
         return seconds + (c["synth_simplicity"][shape] if stamped(cell, "simplicity") else 0.0)
     a, b = c["classic"].get(method, c["classic"]["lookup"])
     split = task.test_split()
@@ -202,18 +213,32 @@ def cell_seconds(cell: Cell, task: Any, method: str) -> float:
     return a + b * cell.n * split.X.shape[1]
 
 
-def _param(spec: str, name: str) -> Any:
-    from tasks.spec import split_spec
+def synth_budget_seconds(method_spec: str, shape: str) -> float:
+    """CPU seconds of a synthesizer cell (``method_spec``, data of ``shape``) whose search runs until
+    a budget stops it: the first of its value bank filled (``max_bank_mb``), its candidates tried
+    (``max_candidates``) and its time limit; ``inf`` when none of them is set. (``max_bits`` bounds
+    the search too, at a cost no formula knows, so this is the most a cell costs on this model.)"""
+    from compare.methods import learner_class
 
-    value = split_spec(spec)[1].get(name)
-    return None if value in (None, "none") else value
+    c = _constants()["synth_budget"][shape]
+    params = split_spec(method_spec)[1]
+    defaults = learner_class("synth")()
+
+    def budget(name: str) -> float:
+        value = params.get(name, getattr(defaults, name))
+        return math.inf if value in (None, "none") else float(value)
+
+    return min(
+        c["start"] + c["bank_mb"] * budget("max_bank_mb"),
+        c["start"] + c["candidate"] * budget("max_candidates"),
+        budget("time_limit"),
+    )
 
 
 @cache
-def _job_seconds(cells: tuple[Cell, ...], batched: bool) -> float:
+def _job_seconds(cells: tuple[Cell, ...], batched: bool, spent: bool = False) -> float:
     from compare.methods import learner_class
     from tasks import parse_task
-    from tasks.spec import split_spec
 
     first = cells[0]
     task = parse_task(first.task)
@@ -222,7 +247,7 @@ def _job_seconds(cells: tuple[Cell, ...], batched: bool) -> float:
         steps = network_shape(first.task, first.method_spec).steps
         seconds = network_job_seconds(cells, len(task.test_split()), _mechanism_seconds(task, method, steps))
     else:
-        seconds = sum(cell_seconds(cell, task, method) for cell in cells)
+        seconds = sum(cell_seconds(cell, task, method, spent) for cell in cells)
     return seconds + _constants()["job"]
 
 
@@ -234,17 +259,20 @@ def job_seconds(job: Any) -> float:
 def estimate(cells: Sequence[Cell], batch: bool = True, device: str | None = None) -> Estimate:
     """The estimated CPU seconds of running ``cells``, grouped into jobs as the runner groups them
     (for networks on ``device``; the constants are the CPU's, so on a GPU this is what the same
-    work would cost on this machine's CPU)."""
+    work would cost on this machine's CPU), and what they cost if every synthesizer cell spends its
+    whole budget (``spent``)."""
     from compare.runner import make_jobs
 
-    out = Estimate(seconds=defaultdict(float), cells=defaultdict(int))
+    out = Estimate(seconds=defaultdict(float), cells=defaultdict(int), spent=defaultdict(float))
     for job in make_jobs(cells, batch, device):
         seconds = job_seconds(job)
+        spent = _job_seconds(job.cells, job.batched, spent=True)
         out.jobs.append(seconds)
         for cell in job.cells:
             out.seconds[(cell.task, cell.method)] += seconds / len(job.cells)
+            out.spent[(cell.task, cell.method)] += spent / len(job.cells)
             out.cells[(cell.task, cell.method)] += 1
-    out.seconds, out.cells = dict(out.seconds), dict(out.cells)
+    out.seconds, out.cells, out.spent = dict(out.seconds), dict(out.cells), dict(out.spent)
     return out
 
 

@@ -4,6 +4,7 @@ commit each result to the store the moment it comes back.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -231,11 +232,29 @@ class DryRun:
         for task, methods in by_task.items():
             out.append(task)
             for method, seconds in methods:  # numbers first: a method spec can be long (Nanda's)
-                cells = est.cells[(task, method)]
-                out.append(f"  {cells:>6} cells  {duration(seconds):>9} of CPU  {method}")
-        out.append(f"total: {len(self.pending)} cells to run, about {duration(est.total)} of CPU; about "
-                   f"{duration(est.wall(self.workers))} on {self.workers} worker{'s' * (self.workers > 1)}")
+                cells, spent = est.cells[(task, method)], _spent(seconds, est.spent[(task, method)])
+                out.append(f"  {cells:>6} cells  {duration(seconds):>9} of CPU{spent}  {method}")
+        total_spent = _spent(est.total, est.total_spent)
+        if total_spent:
+            legend = ("up to: the CPU time if no synthesizer cell finds its program, each search running "
+                      "until a budget stops it")
+            if math.isinf(est.total_spent):
+                legend += "; no bound: no bank, candidate or time budget caps a search"
+            out.append(legend)
+        workers = f"{self.workers} worker{'s' * (self.workers > 1)}"
+        out.append(f"total: {len(self.pending)} cells to run, about {duration(est.total)} of CPU"
+                   f"{total_spent}; about {duration(est.wall(self.workers))} on {workers}")
         return out
+
+
+def _spent(seconds: float, spent: float) -> str:
+    """What the dry run adds where searches that spend their whole budget would cost much more than
+    estimated (the synthesizer's estimate is a typical cell's; a hard program costs the budget)."""
+    from compare.cost import duration
+
+    if spent <= 1.1 * seconds:
+        return ""
+    return " (no bound)" if math.isinf(spent) else f" (up to {duration(spent)})"
 
 
 def grid_cells(grid: dict[str, Any], budgets: Budgets, align: bool = False,

@@ -167,7 +167,9 @@ PRESET_ANALYSES: dict[str, tuple[str, ...]] = {"science": ("align", "simplicity"
 #: seconds per dispatch unit (``op``), per weight per model (``param``), per training flop (``flop``)
 #: and per forward flop of evaluation (``eval``);
 #: mechanism: the Fourier summary per checkpoint at p=59, the sequence summary per cell; synth: per
-#: cell by data shape (mean over the quick preset's cells: Dyck-1 dominates "sequence"); classic: per
+#: cell by data shape (mean over the quick preset's cells: Dyck-1 dominates "sequence"); synth_budget:
+#: a cell whose search runs until a budget stops it (start-up, per MB of value bank, per candidate
+#: tried); classic: per
 #: cell ``a + b·n·width``; job: building a job's task and splits; worker_start: a worker's imports.
 COST_MODEL: dict[str, Any] = {
     "network": {
@@ -187,6 +189,13 @@ COST_MODEL: dict[str, Any] = {
     },
     "mechanism": {"fourier_checkpoint": 0.02346, "sequence": 0.1382},
     "synth": {"fixed": 0.001532, "sequence": 0.9006, "per_position": 0.005137},
+    # Measured on another day than the rest, when this VM ran the quick preset 1.7x slower (150 s
+    # against 81-93 s): as the most a cell costs, these err high.
+    "synth_budget": {
+        "fixed": {"start": 0.09312, "bank_mb": 0.01067, "candidate": 1.353e-07},
+        "sequence": {"start": 0.9388, "bank_mb": 0.03668, "candidate": 9.02e-06},
+        "per_position": {"start": 0.3109, "bank_mb": 0.02213, "candidate": 3.603e-05},
+    },
     "classic": {
         "lookup": [0.001311, 1.447e-06],
         "knn": [0.004579, 3.69e-05],

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -216,3 +218,90 @@ def test_a_methods_stacks_are_separate_jobs_longest_first():
     est = estimate(grid)
     assert est.jobs == sorted(est.jobs, reverse=True) and max(c.n for c in jobs[0].cells) == 1200
     assert est.wall(2) < est.wall(1)  # the stacks run side by side
+
+
+SHAPES = ("fixed", "sequence", "per_position")
+BUDGET = st.one_of(st.none(), st.floats(0.5, 1e4))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    shape=st.sampled_from(SHAPES),
+    bank=BUDGET,
+    candidates=st.one_of(st.none(), st.integers(1, 10**8)),
+    seconds=BUDGET,
+    factor=st.floats(0.05, 1.0),
+)
+def test_a_search_that_spends_its_budget_costs_the_first_budget_it_reaches(
+    shape, bank, candidates, seconds, factor
+):
+    from compare.cost import synth_budget_seconds
+    from compare.settings import COST_MODEL
+
+    def spec(bank, candidates, seconds):
+        given = dict(max_bank_mb=bank, max_candidates=candidates, time_limit=seconds)
+        return "synth:" + ",".join(f"{k}={'none' if v is None else v}" for k, v in given.items())
+
+    c = COST_MODEL["synth_budget"][shape]
+    bound = synth_budget_seconds(spec(bank, candidates, seconds), shape)
+    each = [
+        math.inf if bank is None else c["start"] + c["bank_mb"] * bank,
+        math.inf if candidates is None else c["start"] + c["candidate"] * candidates,
+        math.inf if seconds is None else seconds,
+    ]
+    assert bound == pytest.approx(min(each))
+    # A tighter budget never costs more; no budget at all leaves the search unbounded.
+    tighter = spec(None if bank is None else bank * factor, candidates, seconds)
+    assert synth_budget_seconds(tighter, shape) <= bound
+    assert synth_budget_seconds(spec(None, None, None), shape) == math.inf
+    # Unset budgets are the synthesizer's defaults (a 1,024 MB bank).
+    assert synth_budget_seconds("synth", shape) == pytest.approx(c["start"] + 1024 * c["bank_mb"])
+
+
+def test_the_estimate_of_a_synth_cell_is_never_above_its_spent_budget():
+    from compare.cost import cell_seconds
+    from tasks import parse_task
+
+    task = parse_task("brackets:kind=dyck2")
+    for method in ("synth", "synth:max_candidates=10", "synth:time_limit=0.001"):
+        cell = cells(method, task="brackets:kind=dyck2")[0]
+        typical, spent = cell_seconds(cell, task, "synth"), cell_seconds(cell, task, "synth", spent=True)
+        assert 0 < typical <= spent
+    tiny = cells("synth:time_limit=0.001", task="brackets:kind=dyck2")[0]
+    assert cell_seconds(tiny, task, "synth") == cell_seconds(tiny, task, "synth", spent=True) == 0.001
+
+
+def test_dry_run_says_what_synth_cells_cost_if_they_spend_their_budgets(tmp_path):
+    def dry(methods: str) -> list[str]:
+        result = invoke(
+            "run",
+            "--tasks",
+            "brackets:kind=dyck2",
+            "--methods",
+            methods,
+            "--sizes",
+            "64,256",
+            "--seeds",
+            "0",
+            "--store",
+            str(tmp_path / "r.sqlite"),
+            "--dry-run",
+        )
+        assert result.exit_code == 0, result.output
+        return result.output.splitlines()
+
+    lines = dry("synth;lookup;synth:max_bank_mb=none,max_candidates=none")
+    rows = {line.split()[-1]: line for line in lines[2:5]}  # the method stays the last word
+    assert (
+        "of CPU (up to " in rows["synth"]
+        and "of CPU (no bound)" in rows["synth:max_bank_mb=none,max_candidates=none"]
+    )
+    assert "(" not in rows["lookup"]  # the other learners' estimate is their cost
+    assert lines[5].startswith("up to: the CPU time if no synthesizer cell finds its program")
+    assert "no bound: no bank, candidate or time budget" in lines[5]
+    assert lines[-1].startswith("total: 6 cells to run, about ") and "of CPU (no bound); about" in lines[-1]
+    bounded = dry("synth;lookup")
+    assert "of CPU (up to " in bounded[-1] and "no bound" not in bounded[-2]
+    # A budget that caps the search at its typical cost leaves nothing to add.
+    capped = dry("synth:max_candidates=10")
+    assert not any("up to" in x or "no bound" in x for x in capped) and len(capped) == 4
