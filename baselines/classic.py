@@ -59,6 +59,9 @@ class ClassicLearner(Learner):
 
     not_canonical: ClassVar[tuple[str, ...]] = ("pad_id", "random_state")
     param_ranges: ClassVar[dict[str, Range]] = {"pad_id": NON_NEGATIVE}
+    #: Whether the estimator fits one model per class (a tree a class a boosting round, a weight
+    #: column a class; one for two classes): what its cost grows with (:mod:`compare.cost`).
+    fits_per_class: ClassVar[bool] = False
 
     @classmethod
     def data_params(cls, split: Split, params: dict) -> dict:
@@ -171,6 +174,8 @@ class LogisticLearner(ClassicLearner):
     C: float = 1.0
     max_iter: int = 300
 
+    fits_per_class: ClassVar[bool] = True
+
     param_ranges: ClassVar[dict[str, Range]] = ClassicLearner.param_ranges | {
         "C": POSITIVE, "max_iter": AT_LEAST_1,
     }
@@ -187,6 +192,8 @@ class GBTLearner(ClassicLearner):
     max_iter: int = 50
     learning_rate: float = 0.1
     max_leaf_nodes: int = 31
+
+    fits_per_class: ClassVar[bool] = True
 
     param_ranges: ClassVar[dict[str, Range]] = ClassicLearner.param_ranges | {
         "max_iter": AT_LEAST_1, "learning_rate": POSITIVE, "max_leaf_nodes": Range(2),

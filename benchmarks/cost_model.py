@@ -12,7 +12,7 @@ prediction over the test split gives ``c_eval`` (CPU seconds per forward flop). 
 mechanism summary of one network cell (Fourier analysis over checkpoints; the sequence summary),
 the synthesizer on the quick preset's cells (by data shape) and when it spends its whole budget
 (start-up, per MB of value bank, per candidate), the classic learners (``a + b·n·width``
-from two sizes), the fixed cost of a job (task and splits built) and a worker's start-up.
+from two sizes, by data shape), the fixed cost of a job (task and splits built) and a worker's start-up.
 
 All times are CPU seconds of this process (one torch thread), so that other load on the machine
 counts less than in wall time. Paste the printed dict over ``COST_MODEL`` in compare/settings.py.
@@ -30,7 +30,7 @@ import numpy as np
 from scipy.optimize import nnls
 
 from baselines import fit_many, limit_threads
-from compare.cost import network_shape
+from compare.cost import classic_terms, network_shape
 from compare.methods import canonical_spec, make_learner
 from compare.settings import QUICK_INDUCTION, SHAPE_DEFAULTS
 from tasks import parse_task
@@ -158,23 +158,31 @@ def synth_budget_constants() -> dict[str, dict[str, float]]:
     return out
 
 
-def classic_constants() -> dict[str, list[float]]:
-    task = parse_task("modular:op=x+y,p=113")
-    width = task.test_split().X.shape[1]
+def classic_constants() -> dict[str, dict[str, float]]:
+    """Per (data shape, classic learner), on that shape's reference task: ``a`` and ``b`` of
+    ``a · estimators + b · n · features`` (:func:`compare.cost.classic_terms`) from a fit and a
+    prediction of the test split at two sizes, and the task's classes (what the cost of a learner
+    that fits a model per class is scaled by on other tasks)."""
     out = {}
-    for method in ("lookup", "knn", "logistic", "gbt"):
-        times = {}
-        for n in (256, 4096):
-            train = task.train_split(n, 0)
-            test = task.test_split()
+    for shape, spec in REFERENCE_TASKS.items():
+        task = parse_task(spec)
+        test = task.test_split()
+        estimators, features = classic_terms(test)
+        sizes = (256, min(4096, task.max_train))
+        for method in ("lookup", "knn", "logistic", "gbt"):
+            times = {}
+            for n in sizes:
+                train = task.train_split(n, 0)
 
-            def fit_score(method=method, train=train, test=test):
-                learner = make_learner(method, test, random_state=0).fit(train.X, train.y)
-                learner.predict(test.X)
+                def fit_score(method=method, train=train, test=test):
+                    learner = make_learner(method, test, random_state=0)
+                    learner.fit(train.X, train.y, mask=train.mask).predict(test.X)
 
-            times[n] = cpu(fit_score)
-        b = max((times[4096] - times[256]) / ((4096 - 256) * width), 0.0)
-        out[method] = [max(times[256] - b * 256 * width, 0.0), b]
+                times[n] = cpu(fit_score)
+            small, large = sizes
+            b = max((times[large] - times[small]) / ((large - small) * features), 0.0)
+            a = max(times[small] - b * small * features, 0.0) / estimators
+            out[f"{shape}/{method}"] = {"a": a, "b": b, "classes": test.n_classes}
     return out
 
 

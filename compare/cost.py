@@ -14,7 +14,9 @@ finds, which no formula knows up front, so it is a per-cell figure by data shape
 quick preset's tasks, beside what a cell costs when no program fits within its budget and the
 search runs until a budget stops it (start-up plus a cost per MB of value bank or per candidate,
 or its time limit); classic learners cost ``a + b · n · width`` per cell, and on per-position
-targets (one estimator per position j, on the first j + 1 tokens) ``L · a + b · n · L(L + 1)/2``.
+targets (one estimator per position j, on the first j + 1 tokens) ``L · a + b · n · L(L + 1)/2``,
+with ``a`` and ``b`` by data shape, scaled by the number of classes for learners that fit a model
+per class (boosted trees, logistic regression).
 
 The constants (:data:`compare.settings.COST_MODEL`) were measured on this project's 2-core machine
 by ``python benchmarks/cost_model.py``, which re-measures them; all figures are CPU seconds of one
@@ -205,12 +207,38 @@ def cell_seconds(cell: Cell, task: Any, method: str, spent: bool = False) -> flo
         bound = synth_budget_seconds(cell.method_spec, shape)
         seconds = bound if spent else min(c["synth"][shape], bound)
         return seconds + (c["synth_simplicity"][shape] if stamped(cell, "simplicity") else 0.0)
-    a, b = c["classic"].get(method, c["classic"]["lookup"])
-    split = task.test_split()
-    if split.per_position:  # one estimator per position j, on the first j + 1 tokens (baselines.classic)
+    return classic_seconds(task.test_split(), method, cell.n)
+
+
+def classic_terms(split: Any) -> tuple[float, float]:
+    """How a classic learner's work grows on data like ``split``: ``(estimators, features)``, its
+    cost being ``a · estimators + b · n · features`` for ``n`` training rows. One estimator on the
+    row's tokens; on per-position targets, one per position j on the first j + 1 tokens."""
+    if split.per_position:  # baselines.classic: one estimator per position, on its prefix
         positions = split.y.shape[1]
-        return positions * a + b * cell.n * positions * (positions + 1) / 2
-    return a + b * cell.n * split.X.shape[1]
+        return positions, positions * (positions + 1) / 2
+    return 1, split.X.shape[1]
+
+
+def classic_seconds(split: Any, method: str, n: int) -> float:
+    """CPU seconds of a classic learner's cell of ``n`` rows on data like ``split``: the constants
+    of its data shape (measured on that shape's reference task), times the models it fits per class
+    against the reference task's classes where it fits one a class (``fits_per_class``)."""
+    from compare.methods import learner_class
+    from compare.settings import data_shape
+
+    table = _constants()["classic"]
+    shape = data_shape(split)
+    c = table.get(f"{shape}/{method}", table[f"{shape}/lookup"])
+    scale = 1.0
+    if getattr(learner_class(method), "fits_per_class", False):
+        scale = _per_class_models(split.n_classes) / _per_class_models(c["classes"])
+    estimators, features = classic_terms(split)
+    return scale * (c["a"] * estimators + c["b"] * n * features)
+
+
+def _per_class_models(classes: int) -> int:
+    return 1 if classes <= 2 else classes
 
 
 def synth_budget_seconds(method_spec: str, shape: str) -> float:

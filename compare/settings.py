@@ -170,7 +170,8 @@ PRESET_ANALYSES: dict[str, tuple[str, ...]] = {"science": ("align", "simplicity"
 #: cell by data shape (mean over the quick preset's cells: Dyck-1 dominates "sequence"); synth_budget:
 #: a cell whose search runs until a budget stops it (start-up, per MB of value bank, per candidate
 #: tried); classic: per
-#: cell ``a + b·n·width``; job: building a job's task and splits; worker_start: a worker's imports.
+#: (data shape, learner) ``a`` and ``b`` of ``a·estimators + b·n·features`` and the reference task's
+#: classes; job: building a job's task and splits; worker_start: a worker's imports.
 COST_MODEL: dict[str, Any] = {
     "network": {
         "fixed/transformer": {"op": 3.513e-05, "param": 8.351e-09, "flop": 1.33e-11, "eval": 1.651e-11},
@@ -196,11 +197,20 @@ COST_MODEL: dict[str, Any] = {
         "sequence": {"start": 0.9388, "bank_mb": 0.03668, "candidate": 9.02e-06},
         "per_position": {"start": 0.3109, "bank_mb": 0.02213, "candidate": 3.603e-05},
     },
+    # Measured on the day of synth_budget, by data shape on each shape's reference task.
     "classic": {
-        "lookup": [0.001311, 1.447e-06],
-        "knn": [0.004579, 3.69e-05],
-        "logistic": [0.01584, 1.944e-05],
-        "gbt": [2.817, 0.0009541],
+        "fixed/lookup": {"a": 0.002609, "b": 2.321e-06, "classes": 59},
+        "fixed/knn": {"a": 0.02586, "b": 7.924e-06, "classes": 59},
+        "fixed/logistic": {"a": 0.02169, "b": 1.092e-05, "classes": 59},
+        "fixed/gbt": {"a": 1.811, "b": 0.001207, "classes": 59},
+        "sequence/lookup": {"a": 0.001743, "b": 1.271e-07, "classes": 2},
+        "sequence/knn": {"a": 0.02062, "b": 1.137e-06, "classes": 2},
+        "sequence/logistic": {"a": 0.0292, "b": 5.169e-07, "classes": 2},
+        "sequence/gbt": {"a": 0.03168, "b": 1.983e-06, "classes": 2},
+        "per_position/lookup": {"a": 0.0003432, "b": 9.819e-08, "classes": 16},
+        "per_position/knn": {"a": 0.01653, "b": 4.01e-07, "classes": 16},
+        "per_position/logistic": {"a": 0.01285, "b": 7.717e-07, "classes": 16},
+        "per_position/gbt": {"a": 0.09147, "b": 1.057e-05, "classes": 16},
     },
     "job": 0.01138,
     "worker_start": 3.832,

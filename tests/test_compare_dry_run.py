@@ -135,10 +135,33 @@ def test_a_classic_learner_on_per_position_targets_costs_one_estimator_per_posit
 
     spec = "induction:d_vocab=16,seq_len=8,min_seg=2,max_seg=3,ood_len=16,n_test=20"
     task = parse_task(spec)
-    cell = cells("logistic", sizes=(10,), task=spec)[0]
-    a, b = COST_MODEL["classic"]["logistic"]
+    cell = cells("knn", sizes=(10,), task=spec)[0]
+    c = COST_MODEL["classic"]["per_position/knn"]
     L = task.test_split().y.shape[1]
-    assert L == 8 and cell_seconds(cell, task, "logistic") == pytest.approx(L * a + b * 10 * L * (L + 1) / 2)
+    expected = L * c["a"] + c["b"] * 10 * L * (L + 1) / 2
+    assert L == 8 and cell_seconds(cell, task, "knn") == pytest.approx(expected)
+
+
+def test_learners_that_fit_a_model_per_class_cost_in_proportion_to_the_classes():
+    from compare.cost import cell_seconds
+    from compare.settings import COST_MODEL
+    from tasks import parse_task
+
+    def cost(method: str, p: int) -> float:
+        task = parse_task(f"modular:p={p}")
+        return cell_seconds(cells(method, sizes=(10,), task=f"modular:p={p}")[0], task, method)
+
+    reference = COST_MODEL["classic"]["fixed/gbt"]["classes"]
+    assert reference == 59  # addition mod 59: a class per residue
+    for method in ("gbt", "logistic"):  # a tree or weight column a class
+        assert cost(method, 113) == pytest.approx(113 / 59 * cost(method, 59))
+    assert cost("knn", 113) == pytest.approx(cost("knn", 59))  # one model whatever the classes
+    binary = parse_task("brackets:kind=dyck1,n_test=20")  # two classes: one model, not two
+    c = COST_MODEL["classic"]["sequence/gbt"]
+    assert c["classes"] == 2
+    one = cells("gbt", sizes=(10,), task="brackets:kind=dyck1,n_test=20")[0]
+    width = binary.test_split().X.shape[1]
+    assert cell_seconds(one, binary, "gbt") == pytest.approx(c["a"] + c["b"] * 10 * width)
 
 
 def test_summary_line_says_estimated_against_actual():
