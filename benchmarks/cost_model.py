@@ -31,6 +31,7 @@ from scipy.optimize import nnls
 
 from baselines import fit_many, limit_threads
 from compare.cost import classic_terms, network_shape
+from compare.evaluate import evaluation_splits, fit_and_score
 from compare.methods import canonical_spec, make_learner
 from compare.settings import QUICK_INDUCTION, SHAPE_DEFAULTS
 from tasks import parse_task
@@ -160,23 +161,23 @@ def synth_budget_constants() -> dict[str, dict[str, float]]:
 
 def classic_constants() -> dict[str, dict[str, float]]:
     """Per (data shape, classic learner), on that shape's reference task: ``a`` and ``b`` of
-    ``a · estimators + b · n · features`` (:func:`compare.cost.classic_terms`) from a fit and a
-    prediction of the test split at two sizes, and the task's classes (what the cost of a learner
-    that fits a model per class is scaled by on other tasks)."""
+    ``a · estimators + b · n · features`` (:func:`compare.cost.classic_terms`) from a fit and its
+    scoring (training, test and OOD splits, as a grid cell does) at two sizes, and the task's
+    classes (what the cost of a learner that fits a model per class is scaled by on other tasks)."""
     out = {}
     for shape, spec in REFERENCE_TASKS.items():
         task = parse_task(spec)
         test = task.test_split()
         estimators, features = classic_terms(test)
+        evals = evaluation_splits(task)
         sizes = (256, min(4096, task.max_train))
         for method in ("lookup", "knn", "logistic", "gbt"):
             times = {}
             for n in sizes:
                 train = task.train_split(n, 0)
 
-                def fit_score(method=method, train=train, test=test):
-                    learner = make_learner(method, test, random_state=0)
-                    learner.fit(train.X, train.y, mask=train.mask).predict(test.X)
+                def fit_score(method=method, train=train, test=test, evals=evals):  # as a grid cell does
+                    fit_and_score(make_learner(method, test, random_state=0), train, evals)
 
                 times[n] = cpu(fit_score)
             small, large = sizes
