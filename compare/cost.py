@@ -65,6 +65,8 @@ class Estimate:
     #: CPU seconds per (task, method label) if every synthesizer cell spends its whole budget (the
     #: same as ``seconds`` for every other method; ``inf`` where no budget caps a search)
     spent: dict[tuple[str, str], float] = field(default_factory=dict)
+    #: CPU seconds per cell key: its share of its job's
+    per_cell: dict[str, float] = field(default_factory=dict)
 
     @property
     def total(self) -> float:
@@ -298,6 +300,7 @@ def estimate(cells: Sequence[Cell], batch: bool = True, device: str | None = Non
         out.jobs.append(seconds)
         for cell in job.cells:
             out.seconds[(cell.task, cell.method)] += seconds / len(job.cells)
+            out.per_cell[cell.key] = seconds / len(job.cells)
             out.spent[(cell.task, cell.method)] += spent / len(job.cells)
             out.cells[(cell.task, cell.method)] += 1
     out.seconds, out.cells, out.spent = dict(out.seconds), dict(out.cells), dict(out.spent)

@@ -1,5 +1,5 @@
-"""Progress bars: a grid run's (cells done of total, failures, elapsed time, ETA), and one training's
-(step, loss, test accuracy, ETA) with spinners for the analyses after it.
+"""Progress bars: a grid run's (cells done of total, failures, elapsed time, ETA by estimated
+work), and one training's (step, loss, test accuracy, ETA) with spinners for the analyses after it.
 
 Drawn on stderr with rich, and only when stderr is a terminal (quiet in pipes, logs and tests).
 """
@@ -15,7 +15,6 @@ from typing import Any
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     SpinnerColumn,
     TextColumn,
@@ -25,27 +24,48 @@ from rich.progress import (
 
 
 class GridProgress:
-    """``with GridProgress(total, done) as bar: bar.advance(failed=...)``."""
+    """``with GridProgress(total, done, work) as bar: bar.advance(seconds, failed=...)``.
 
-    def __init__(self, total: int, done: int = 0, console: Console | None = None) -> None:
+    The bar and its ETA follow the estimated work (CPU seconds of the cells to run, from
+    :mod:`compare.cost`), not the count of cells: the costliest jobs run first, and one network cell
+    can cost what thousands of lookup cells do, so an ETA by cells would start far too long and end
+    far too short. The speed is measured over :data:`SPEED_WINDOW` seconds of this run, so a machine
+    slower or faster than the cost model's shows in the ETA, not in the bar."""
+
+    def __init__(
+        self, total: int, done: int = 0, work: float | None = None, console: Console | None = None
+    ) -> None:
         self.console = console or Console(stderr=True)
         self.failed = 0
+        self.cells = done
         self.progress = Progress(
             TextColumn("[bold]cells"),
             BarColumn(),
-            MofNCompleteColumn(),
+            TextColumn("{task.fields[cells]}/{task.fields[total_cells]}"),
             TextColumn("{task.fields[failed]} failed"),
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
             console=self.console,
             disable=not self.console.is_terminal,
+            speed_estimate_period=SPEED_WINDOW,
         )
-        self.task = self.progress.add_task("grid", total=total, completed=done, failed=0)
+        # Without an estimate every cell to run counts as one unit of work.
+        self.task = self.progress.add_task(
+            "grid", total=max(total - done, 0) if work is None else work, completed=0,
+            cells=done, total_cells=total, failed=0,
+        )
 
-    def advance(self, failed: bool = False) -> None:
+    def advance(self, seconds: float = 1.0, failed: bool = False) -> None:
+        """One cell came back; ``seconds``: its share of the estimated work."""
         self.failed += failed
-        self.progress.update(self.task, advance=1, failed=self.failed)
+        self.cells += 1
+        self.progress.update(self.task, advance=seconds, cells=self.cells, failed=self.failed)
+
+    @property
+    def completed(self) -> float:
+        """The estimated work of the cells that came back."""
+        return self.progress.tasks[0].completed
 
     def __enter__(self) -> GridProgress:
         self.progress.start()
@@ -53,6 +73,11 @@ class GridProgress:
 
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
+
+
+#: Seconds of a run over which the grid bar measures its speed (rich's default, 30 s, sees no
+#: progress at all while the first stacks of networks train, minutes each).
+SPEED_WINDOW = 900.0
 
 
 #: A single training or analysis shows its bar only once it has run this long (seconds): a quick

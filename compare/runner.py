@@ -102,11 +102,11 @@ def run_grid(
     mine = [cell for cell in pending if cell.key in claimed]
     summary = RunSummary(total=len(cells), skipped=len(cells) - len(pending),
                          elsewhere=len(pending) - len(mine))
-    if mine:
-        from compare.cost import estimate
+    from compare.cost import estimate
 
-        summary.estimated = estimate(mine, batch, device).total
-    progress = progress or GridProgress(len(cells), summary.skipped + summary.elsewhere)
+    est = estimate(mine, batch, device)
+    summary.estimated = est.total
+    progress = progress or GridProgress(len(cells), summary.skipped + summary.elsewhere, est.total)
     try:
         with progress:
             for job, outcome in executor.run(make_jobs(mine, batch, device)):
@@ -117,11 +117,11 @@ def run_grid(
                     continue
                 # Committed now, a whole batch at once: a kill after this line loses nothing of this job.
                 store.put_many(list(zip(job.cells, outcome, strict=True)), owner=owner)
-                for result in outcome:
+                for cell, result in zip(job.cells, outcome, strict=True):
                     summary.ran += 1
                     summary.cpu += result.extra.get("cpu_seconds", 0.0)
                     summary.failed += result.status != "ok"
-                    progress.advance(failed=result.status != "ok")
+                    progress.advance(est.per_cell.get(cell.key, 0.0), failed=result.status != "ok")
     finally:
         store.release(claimed, owner)  # cells not stored (lost, interrupted) are free for a re-run at once
     return summary
