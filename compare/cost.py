@@ -243,19 +243,24 @@ def _per_class_models(classes: int) -> int:
     return 1 if classes <= 2 else classes
 
 
+@cache
+def _synth_defaults() -> Any:
+    """A synthesizer with its default budgets (what a spec that leaves one out gets)."""
+    from compare.methods import learner_class
+
+    return learner_class("synth")()
+
+
 def synth_budget_seconds(method_spec: str, shape: str) -> float:
     """CPU seconds of a synthesizer cell (``method_spec``, data of ``shape``) whose search runs until
     a budget stops it: the first of its value bank filled (``max_bank_mb``), its candidates tried
     (``max_candidates``) and its time limit; ``inf`` when none of them is set. (``max_bits`` bounds
     the search too, at a cost no formula knows, so this is the most a cell costs on this model.)"""
-    from compare.methods import learner_class
-
     c = _constants()["synth_budget"][shape]
     params = split_spec(method_spec)[1]
-    defaults = learner_class("synth")()
 
     def budget(name: str) -> float:
-        value = params.get(name, getattr(defaults, name))
+        value = params.get(name, getattr(_synth_defaults(), name))
         return math.inf if value in (None, "none") else float(value)
 
     return min(
@@ -266,24 +271,28 @@ def synth_budget_seconds(method_spec: str, shape: str) -> float:
 
 
 @cache
-def _job_seconds(cells: tuple[Cell, ...], batched: bool, spent: bool = False) -> float:
+def _job_costs(cells: tuple[Cell, ...], batched: bool) -> tuple[float, float]:
+    """CPU seconds of one job: estimated, and if its synthesizer cells spend their whole budgets
+    (the same for every other learner)."""
     from compare.methods import learner_class
     from tasks import parse_task
 
     first = cells[0]
     task = parse_task(first.task)
     method = learner_class(split_spec(first.method_spec)[0]).method_name
+    job = _constants()["job"]
     if getattr(learner_class(method), "has_model", False):
         steps = network_shape(first.task, first.method_spec).steps
         seconds = network_job_seconds(cells, len(task.test_split()), _mechanism_seconds(task, method, steps))
-    else:
-        seconds = sum(cell_seconds(cell, task, method, spent) for cell in cells)
-    return seconds + _constants()["job"]
+        return seconds + job, seconds + job
+    typical = sum(cell_seconds(cell, task, method) for cell in cells)
+    spent = sum(cell_seconds(cell, task, method, spent=True) for cell in cells)
+    return typical + job, spent + job
 
 
 def job_seconds(job: Any) -> float:
     """The estimated CPU seconds of one job (:class:`compare.executors.Job`)."""
-    return _job_seconds(job.cells, job.batched)
+    return _job_costs(job.cells, job.batched)[0]
 
 
 def estimate(cells: Sequence[Cell], batch: bool = True, device: str | None = None) -> Estimate:
@@ -295,8 +304,7 @@ def estimate(cells: Sequence[Cell], batch: bool = True, device: str | None = Non
 
     out = Estimate(seconds=defaultdict(float), cells=defaultdict(int), spent=defaultdict(float))
     for job in make_jobs(cells, batch, device):
-        seconds = job_seconds(job)
-        spent = _job_seconds(job.cells, job.batched, spent=True)
+        seconds, spent = _job_costs(job.cells, job.batched)
         out.jobs.append(seconds)
         for cell in job.cells:
             out.seconds[(cell.task, cell.method)] += seconds / len(job.cells)
