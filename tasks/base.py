@@ -16,16 +16,14 @@ from typing import ClassVar
 
 import numpy as np
 
+from tasks.errors import SpecError
+from tasks.spec import format_spec
+
 #: Label value stored in ``y`` at per-position targets that are not scored (``mask`` is False).
 UNSCORED = -1
 #: The most memory one split of a generated task may take (its X, y and mask, with the generator's
 #: temporaries counted as three more copies of X); a larger split is refused before it is built.
 MAX_SPLIT_BYTES = 4 * 2**30
-
-
-class SpecError(ValueError):
-    """A task or method spec (or one of its values) is not valid; the message names the bad value
-    and what is accepted, in one line fit to show a user."""
 
 
 @dataclass(frozen=True)
@@ -154,8 +152,6 @@ class Task(ABC):
     @property
     def spec(self) -> str:
         """The spec string, which :func:`tasks.parse_task` turns back into an equal task."""
-        from tasks.spec import format_spec
-
         return format_spec(self)
 
     @property

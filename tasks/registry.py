@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import textwrap
+
 from tasks.base import SpecError, Task
-from tasks.spec import build, split_spec
+from tasks.spec import build, format_value, split_spec
 
 FAMILIES: dict[str, type[Task]] = {}
 
@@ -24,11 +27,6 @@ def parse_task(spec: str) -> Task:
 
 def describe_families(width: int = 100) -> str:
     """Every family with its parameters (default and meaning) and OOD splits, as plain text."""
-    import dataclasses
-    import textwrap
-
-    from tasks.spec import format_value
-
     lines: list[str] = []
     fill = textwrap.fill
     for name, cls in FAMILIES.items():

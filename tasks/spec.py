@@ -19,7 +19,7 @@ import types
 import typing
 from typing import Any
 
-from tasks.base import SpecError
+from tasks.errors import SpecError
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}

@@ -268,7 +268,7 @@ def test_each_limit_is_stated_and_can_be_raised(tmp_path):
 
 def test_the_byte_limit_holds_while_reading_a_file_that_says_it_is_empty():
     # /proc files report size 0; a file may also grow after its size was checked.
-    from tasks.examples_file import _lines
+    from tasks.examples_read import _lines
 
     stream = io.BytesIO(b'{"x": [1], "y": 1}\n' * 10)
     with pytest.raises(ExamplesFileError, match="larger than the limit 50 bytes"):
