@@ -6,10 +6,11 @@ the DSL's prior) consistent with the examples; see :mod:`synth.dsl` for how to a
 
 from synth import dsl_arith, dsl_seq  # noqa: F401  (register the arith and seq DSLs)
 from synth.dsl import DSL, DSLS, Target, complete_dsl, default_dsl, parse_dsl, register_dsl, register_guesser
-from synth.enumerate import STOP_REASONS, Budget, Enumerator, SearchResult
+from synth.enumerate import Enumerator
 from synth.learner import EnumerativeSynthesizer
 from synth.prior import Prior
 from synth.program import Env, Program, parse_program
+from synth.search import STOP_REASONS, Budget, SearchResult
 from synth.types import Primitive, Type
 
 __all__ = [

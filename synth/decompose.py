@@ -21,9 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from synth.dsl import Target
-from synth.enumerate import Budget, Enumerator
+from synth.enumerate import Enumerator
 from synth.prior import Prior
 from synth.program import Env, Program
+from synth.search import Budget
 
 
 @dataclass

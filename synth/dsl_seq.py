@@ -38,7 +38,7 @@ from functools import cached_property, partial
 
 import numpy as np
 
-from synth import seq_ops as ops
+import synth.seq_ops as ops
 from synth.dsl import DSL, Target, complete_dsl, register_dsl, register_guesser
 from synth.program import Env
 from synth.types import Primitive, Type

@@ -11,10 +11,13 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from synth.decompose import search_conjunction
 from synth.dsl import DSL, Target, check_dsl_spec, complete_dsl, default_dsl, parse_dsl
-from synth.enumerate import Budget, Enumerator, SearchResult
+from synth.enumerate import Enumerator
+from synth.library import load_library
 from synth.prior import Prior
 from synth.program import Program
+from synth.search import Budget, SearchResult
 from tasks.base import UNSCORED, SpecError, Split, accuracy
 from tasks.learners import (
     AT_LEAST_1,
@@ -281,8 +284,6 @@ def _merged_weights(dsl: DSL, library: str | None, weights: Mapping[str, float] 
     """The library's weights for ``dsl`` (none without a library), overridden by ``weights``."""
     merged: dict[str, float] = {}
     if library is not None:
-        from synth.library import load_library
-
         merged = load_library(library).weights_for(dsl)
     return merged | dict(weights or {})
 
@@ -300,8 +301,6 @@ def _search_conjunction(
     prior: Prior, env, target: Target, budget: Budget, seed: int, max_parts: int, jobs: int = 1
 ) -> tuple[SearchResult, list[dict[str, Any]]]:
     """The decomposed search (:mod:`synth.decompose`) as a search result, with its parts."""
-    from synth.decompose import search_conjunction
-
     conj = search_conjunction(prior, env, target, budget, seed, max_parts, jobs)
     acc = math.nan
     if conj.program is not None:

@@ -22,14 +22,35 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Iterator
+from typing import Protocol
 
 import numpy as np
 
-from synth.enumerate import Enumerator
-from synth.types import Type
+from synth.bank import TypeBank
+from synth.prior import Prior
+from synth.types import Primitive, Type
 
 
-def row_levels(en: Enumerator, t: Type) -> np.ndarray:
+class RecordedSearch(Protocol):
+    """What the masses are computed from: a finished search that recorded its edges (a
+    :class:`synth.enumerate.Enumerator` run with ``record``). Declared here, not imported, because
+    the enumerator calls :func:`class_masses` on itself when it builds its result."""
+
+    prior: Prior
+    prims: list[Primitive]
+    types: list[Type]
+    #: Per type, the quantized cost of its cheapest context to the output (None: unreachable).
+    ctx: dict[Type, int | None]
+    banks: dict[Type, TypeBank]
+    #: Per primitive index: blocks of (kid rows..., class row), int32.
+    edges: dict[int, list[np.ndarray]]
+    record: bool
+
+    @property
+    def last_level(self) -> int: ...
+
+
+def row_levels(en: RecordedSearch, t: Type) -> np.ndarray:
     """The quantized cost of each bank row of type ``t`` (its representative's)."""
     bank = en.banks[t]
     out = np.empty(bank.size, np.int64)
@@ -38,7 +59,7 @@ def row_levels(en: Enumerator, t: Type) -> np.ndarray:
     return out
 
 
-def class_masses(en: Enumerator) -> tuple[dict[Type, np.ndarray], dict[Type, int]]:
+def class_masses(en: RecordedSearch) -> tuple[dict[Type, np.ndarray], dict[Type, int]]:
     """Per type, the prior mass of each bank row's class: the sum of ``2^-bits`` over every program
     of the class whose quantized cost is within the type's bound; and the bounds (quantized). The
     enumerator must have run with ``record``."""
@@ -105,7 +126,7 @@ class _Edges:
         return starts[owner] + offsets, owner
 
 
-def _edges(en: Enumerator, bound: dict[Type, int], levels: dict[Type, np.ndarray]) -> dict[int, _Edges]:
+def _edges(en: RecordedSearch, bound: dict[Type, int], levels: dict[Type, np.ndarray]) -> dict[int, _Edges]:
     """Each primitive's edges within the bound of its return type (mirrors added for commutative
     primitives: ``f(b, a)`` is another program of the same class)."""
     out = {}
@@ -169,7 +190,7 @@ def _level_tuples(args: tuple[Type, ...], total: int, sorted_levels) -> Iterator
             yield (lv, *tail)
 
 
-def _reachable(en: Enumerator, t: Type, level: int, sorted_levels) -> Iterator[int]:
+def _reachable(en: RecordedSearch, t: Type, level: int, sorted_levels) -> Iterator[int]:
     """Levels at which the new entries of type ``t`` at ``level`` can contribute."""
     for prim in en.prims:
         for i, a in enumerate(prim.args):
