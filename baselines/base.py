@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from tasks import UNSCORED, accuracy
+from tasks import UNSCORED
 from tasks.learners import LearnerInfo
 
 
@@ -94,11 +94,5 @@ def check_tokens(X: np.ndarray, d_vocab: int) -> None:
 
 
 class Learner(LearnerInfo, BaseEstimator):
-    """Base of every learner here (the contract of :mod:`tasks.learners`): masked accuracy as ``score``."""
-
-    def score(self, X, y, mask=None) -> float:
-        """Accuracy of ``predict(X)`` against ``y``, over ``mask`` (default: entries ``y != -1``)."""
-        y = np.asarray(y)
-        if mask is None and y.ndim == 2:
-            mask = y != UNSCORED
-        return accuracy(y, self.predict(X), mask)
+    """Base of every learner here (the contract of :mod:`tasks.learners`, whose ``LearnerInfo.score``
+    is the masked accuracy every learner shares)."""

@@ -18,7 +18,7 @@ from synth.library import load_library
 from synth.prior import Prior
 from synth.program import Program
 from synth.search import Budget, SearchResult
-from tasks.base import UNSCORED, SpecError, Split, accuracy
+from tasks.base import UNSCORED, SpecError, Split
 from tasks.learners import (
     AT_LEAST_1,
     NON_NEGATIVE,
@@ -271,13 +271,6 @@ class EnumerativeSynthesizer(LearnerInfo, BaseEstimator):
             return self.dsl_.decode(self.program_.evaluate(env))
         preds = np.stack([self.dsl_.decode(p.evaluate(env)) for p, _, _ in self.posterior_])
         return weighted_vote(preds, np.array([w for _, _, w in self.posterior_]))
-
-    def score(self, X: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None) -> float:
-        """Accuracy of ``predict(X)`` against ``y``, over ``mask`` (default: entries ``y != -1``)."""
-        y = np.asarray(y)
-        if mask is None and y.ndim == 2:
-            mask = y != UNSCORED
-        return accuracy(y, self.predict(X), mask)
 
 
 def _merged_weights(dsl: DSL, library: str | None, weights: Mapping[str, float] | None) -> dict[str, float]:

@@ -25,7 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from tasks.base import SpecError, Split
+import numpy as np
+
+from tasks.base import UNSCORED, SpecError, Split, accuracy
 
 #: Learner classes by method name (the part of a method spec before the colon).
 LEARNERS: dict[str, type] = {}
@@ -133,6 +135,15 @@ class LearnerInfo:
     def fitted_summary(self) -> dict[str, Any]:
         """What the fitted learner learned, as plain JSON-able values (none by default)."""
         return {}
+
+    def score(self, X: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None) -> float:
+        """Accuracy of ``predict(X)`` against ``y``, over ``mask`` (default: entries ``y != -1``).
+
+        One definition for every learner, so that every result table scores them alike."""
+        y = np.asarray(y)
+        if mask is None and y.ndim == 2:
+            mask = y != UNSCORED
+        return accuracy(y, self.predict(X), mask)
 
 
 class NotApplicable(SpecError):
