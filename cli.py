@@ -114,7 +114,7 @@ DEVICE_HELP = "Train the networks on cpu or cuda (default: each spec's device, a
 
 def _device(device: str | None) -> str | None:
     """``--device`` checked (a device this machine has); exit 2 naming the accepted ones otherwise."""
-    from compare.runner import check_device_option
+    from compare.grid.runner import check_device_option
 
     try:
         return check_device_option(device)
@@ -155,12 +155,13 @@ def run(
     ),
 ) -> None:
     """Run a task × method × size × seed grid into the store; finished cells are skipped."""
-    from compare import forkserver
+    from compare.grid import forkserver
 
     if not dry_run and scheduler is None and forkserver.local_workers(jobs) > 1:
         forkserver.start()  # local workers' imports, on another core while this one plans the grid
+    from compare.grid.plan import plan_run
+    from compare.grid.runner import prepare_run
     from compare.methods import Budgets
-    from compare.runner import plan_run, prepare_run
 
     grid = dict(preset_name=preset, tasks=tasks, methods=methods, sizes=sizes, seeds=seeds)
     budgets = Budgets(steps=steps, candidates=synth_candidates, max_bits=max_bits, seconds=synth_seconds)
@@ -189,9 +190,9 @@ def run(
 
 
 def _summaries(store: str, task: list[str] | None, method: list[str] | None):
-    from compare.grid import split_specs
-    from compare.store import Store
-    from compare.tables import summarize
+    from compare.grid.cells import split_specs
+    from compare.results.store import Store
+    from compare.results.tables import summarize
 
     try:
         with Store(store, create=False) as results:
@@ -212,7 +213,7 @@ def table(
     format: str = typer.Option("rich", "--format", help="rich, markdown, csv, latex or json."),
 ) -> None:
     """Per task × method: accuracy at each n (mean ± 95% CI), n@99, AULC, OOD accuracy, program."""
-    from compare.tables import FORMATS, render
+    from compare.results.tables import FORMATS, render
 
     if format not in FORMATS:
         fail(f"unknown format {format!r}; accepted: {', '.join(FORMATS)}")
@@ -235,7 +236,7 @@ def plot(
     method: list[str] | None = METHOD_FILTER,
 ) -> None:
     """Learning curves: one PNG per task, accuracy against n (log axis), CI bands, OOD dashed."""
-    from compare.plots import plot_summaries
+    from compare.results.plots import plot_summaries
 
     summaries = _summaries(store, task, method)
     try:
@@ -299,7 +300,7 @@ def _run_single(load, method: str, seed: int, overrides: dict, format: str, save
             fail(f"--save and --plot need a network method (transformer, mlp, lstm), not {method!r}")
         if save:
             from baselines.checkpoints import checkpoint_settings
-            from compare.runner import writable_folder
+            from compare.files import writable_folder
 
             writable_folder(save, "the saved network")
             learner.set_params(**checkpoint_settings(learner.steps))
@@ -512,8 +513,8 @@ def report(
 ) -> None:
     """Write a Markdown report with PNGs, regenerated from the store: sample efficiency, mechanisms,
     alignment, simplicity on both sides, cross-task correlations, OOD accuracy, and the claims table."""
-    from compare.report import build
-    from compare.store import StoreError
+    from compare.results.report import build
+    from compare.results.store import StoreError
 
     try:
         path = build(store, out)

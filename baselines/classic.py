@@ -60,7 +60,7 @@ class ClassicLearner(Learner):
     not_canonical: ClassVar[tuple[str, ...]] = ("pad_id", "random_state")
     param_ranges: ClassVar[dict[str, Range]] = {"pad_id": NON_NEGATIVE}
     #: Whether the estimator fits one model per class (a tree a class a boosting round, a weight
-    #: column a class; one for two classes): what its cost grows with (:mod:`compare.cost`).
+    #: column a class; one for two classes): what its cost grows with (:mod:`compare.grid.cost`).
     fits_per_class: ClassVar[bool] = False
 
     @classmethod

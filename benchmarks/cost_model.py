@@ -1,9 +1,9 @@
-"""Measure the constants of the grid's cost model (:mod:`compare.cost`) on this machine.
+"""Measure the constants of the grid's cost model (:mod:`compare.grid.cost`) on this machine.
 
-    python benchmarks/cost_model.py              # prints a COST_MODEL dict for compare/settings.py
+    python benchmarks/cost_model.py              # prints a COST_MODEL dict for compare/settings/costs.py
     taskset -c 1 python benchmarks/cost_model.py # one core, as one worker of a grid sees it
 
-For every (data shape, network) of ``compare.settings.SHAPE_DEFAULTS``, on the quick preset's task of
+For every (data shape, network) of ``compare.settings.defaults.SHAPE_DEFAULTS``, on the quick preset's task of
 that shape, it times training steps through the grid's own path (``fit_many``: stacks, AdamW, the
 loop), as the difference between runs of ``2s`` and ``s`` steps (start-up and evaluations cancel),
 at three points: one model with 2 rows, one model with many rows, 8 models with 2 rows. These three
@@ -15,7 +15,7 @@ the synthesizer on the quick preset's cells (by data shape) and when it spends i
 from two sizes, by data shape), the fixed cost of a job (task and splits built) and a worker's start-up.
 
 All times are CPU seconds of this process (one torch thread), so that other load on the machine
-counts less than in wall time. Paste the printed dict over ``COST_MODEL`` in compare/settings.py.
+counts less than in wall time. Paste the printed dict over ``COST_MODEL`` in compare/settings/costs.py.
 """
 
 from __future__ import annotations
@@ -30,10 +30,11 @@ import numpy as np
 from scipy.optimize import nnls
 
 from baselines import fit_many, limit_threads
-from compare.cost import classic_terms, network_shape
 from compare.evaluate import evaluation_splits, fit_and_score
+from compare.grid.cost import classic_terms, network_shape
 from compare.methods import canonical_spec, make_learner
-from compare.settings import QUICK_INDUCTION, SHAPE_DEFAULTS
+from compare.settings.defaults import SHAPE_DEFAULTS
+from compare.settings.presets import QUICK_INDUCTION
 from tasks import parse_task
 
 REFERENCE_TASKS = {
@@ -110,7 +111,7 @@ def mechanism_seconds() -> dict[str, float]:
 
 
 def synth_seconds() -> dict[str, float]:
-    from compare.settings import PRESETS
+    from compare.settings.presets import PRESETS
 
     out = {}
     for part in PRESETS["quick"]:
@@ -200,7 +201,7 @@ def worker_start() -> float:
     """CPU seconds a worker process spends importing what it runs."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(
-        [sys.executable, "-c", "import compare.cells, baselines, synth, mechanisms.report"], check=True
+        [sys.executable, "-c", "import compare.grid.worker, baselines, synth, mechanisms.report"], check=True
     )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)

@@ -18,9 +18,10 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from compare.cost import duration, estimate
+from compare.grid.cost import duration
+from compare.grid.jobs import estimate
+from compare.grid.runner import prepare_run
 from compare.methods import Budgets
-from compare.runner import prepare_run
 
 
 def main() -> None:
@@ -37,7 +38,7 @@ def main() -> None:
         workers = getattr(planned.executor, "workers", args.jobs)
         summary = planned.execute()
         wall = time.perf_counter() - start
-        from compare.store import Store
+        from compare.results.store import Store
 
         with Store(store, create=False) as results:
             rows = results.rows()

@@ -44,7 +44,7 @@ from tasks.brackets import balanced
 DYCK1 = "brackets:kind=dyck1"
 DYCK2 = "brackets:kind=dyck2"
 INDUCTION = "induction"
-#: The induction task of the ``quick`` grid preset (compare/grid.py).
+#: The induction task of the ``quick`` grid preset (compare/settings/presets.py).
 QUICK_INDUCTION = "induction:d_vocab=16,seq_len=16,min_seg=3,max_seg=6,ood_len=32"
 GRID = {DYCK1: (2, 8, 32, 128, 512), QUICK_INDUCTION: (8, 32, 128, 512, 2048)}
 

@@ -127,8 +127,8 @@ def mechanisms_run(spec: str | None, method: str, n: int | None, seed: int, step
     used), score it, analyse what it computes (:func:`mechanisms.report.analyse`), and write its
     pictures into ``plots``. ValueError (one line) for anything not covered or not readable."""
     from baselines.checkpoints import checkpoint_settings, save_learner
+    from compare.files import writable_folder
     from compare.methods import canonical_spec, make_learner
-    from compare.runner import writable_folder
     from mechanisms.report import analyse, check_covered
     from tasks import parse_task
 

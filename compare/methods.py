@@ -2,7 +2,7 @@
 
 A method spec uses the spec grammar (``mlp:d_embed=64``, ``synth:dsl=(arith:p=97)``). For a task a
 spec is *resolved*: parameters from the data, the defaults for the data's shape
-(:mod:`compare.settings`), the spec's own parameters and the run's budgets, in that order, give the
+(:mod:`compare.settings.defaults`), the spec's own parameters and the run's budgets, in that order, give the
 canonical spec a cell is keyed by, so two runs with different budgets never share a cell.
 
 A method that cannot handle a task (the synthesizer on data no DSL fits) raises
@@ -17,7 +17,7 @@ from typing import Any
 
 import baselines  # noqa: F401  (registers the networks and the classic baselines)
 import synth  # noqa: F401  (registers the synthesizer)
-from compare.settings import defaults_for
+from compare.settings.defaults import defaults_for
 from tasks import SpecError, Split, Task
 from tasks.learners import LEARNERS, NotApplicable
 from tasks.spec import join_spec, param_types, split_spec, typed_params

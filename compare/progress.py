@@ -27,7 +27,7 @@ class GridProgress:
     """``with GridProgress(total, done, work) as bar: bar.advance(seconds, failed=...)``.
 
     The bar and its ETA follow the estimated work (CPU seconds of the cells to run, from
-    :mod:`compare.cost`), not the count of cells: the costliest jobs run first, and one network cell
+    :mod:`compare.grid.cost`), not the count of cells: the costliest jobs run first, and one network cell
     can cost what thousands of lookup cells do, so an ETA by cells would start far too long and end
     far too short. The speed is measured over :data:`SPEED_WINDOW` seconds of this run, so a machine
     slower or faster than the cost model's shows in the ETA, not in the bar."""

@@ -24,8 +24,8 @@ def calibrate_run(
     """The grid's rows (``mechanisms.llc.calibrate``; nβ None: n / log n) with the task, method, n and
     seed, and the plot written into ``out``. ValueError (one line) for a bad task, method or folder."""
     from compare.evaluate import saved_network
+    from compare.files import writable_folder
     from compare.methods import canonical_spec, make_learner
-    from compare.runner import writable_folder
     from mechanisms import llc
     from tasks import parse_task
 

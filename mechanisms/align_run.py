@@ -204,8 +204,8 @@ def align_run(
     split); write the IIA heatmaps into ``plots``. ValueError (one line) for anything that cannot be
     aligned."""
     from compare.evaluate import evaluation_splits, fit_and_score, saved_network
+    from compare.files import writable_folder
     from compare.methods import canonical_spec, make_learner
-    from compare.runner import writable_folder
     from tasks import parse_task
 
     method_spec = method

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from baselines import fit_many
 from baselines.classic import GBTLearner, KNNLearner, LogisticLearner, LookupTableLearner
 from compare.methods import canonical_spec, make_learner, method_names, parse_method
-from compare.settings import SHAPE_DEFAULTS
+from compare.settings.defaults import SHAPE_DEFAULTS
 from tasks import SpecError, Split
 
 

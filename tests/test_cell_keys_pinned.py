@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 import cli
+from compare.grid.plan import grid_cells
 from compare.methods import Budgets
-from compare.runner import grid_cells
-from compare.store import CellResult, Store
+from compare.results.store import CellResult, Store
 
 PINNED = json.loads((Path(__file__).parent / "fixtures" / "cell_keys.json").read_text())
 

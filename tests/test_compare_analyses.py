@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from compare.grid import ALIGN_STAMP, SIMPLICITY_STAMP, Cell, stamped
+from compare.grid.cells import ALIGN_STAMP, SIMPLICITY_STAMP, Cell, stamped
+from compare.grid.plan import grid_cells
 from compare.methods import Budgets
-from compare.runner import grid_cells
 
 PRESET = dict(tasks=None, methods=None, sizes=None, seeds=None)
 TINY = dict(preset_name=None, tasks=["modular:p=7"], methods=["lookup", "synth", "mlp:steps=5"],

@@ -9,7 +9,7 @@ import torch
 from typer.testing import CliRunner
 
 import cli
-from compare.grid import RESULT_FORMAT
+from compare.grid.cells import RESULT_FORMAT
 
 runner = CliRunner()
 

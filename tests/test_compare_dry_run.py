@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import cli
-from compare.cost import Estimate, duration, estimate, network_shape, step_seconds
-from compare.grid import GridPart, build_cells
-from compare.runner import RunSummary, make_jobs
+from compare.grid.cells import GridPart, build_cells
+from compare.grid.cost import duration, network_shape, step_seconds
+from compare.grid.jobs import Estimate, estimate, make_jobs
+from compare.grid.runner import RunSummary
 
 runner = CliRunner()
 
@@ -129,8 +130,8 @@ def test_bigger_models_and_sets_cost_more():
 
 
 def test_a_classic_learner_on_per_position_targets_costs_one_estimator_per_position():
-    from compare.cost import cell_seconds
-    from compare.settings import COST_MODEL
+    from compare.grid.cost import cell_seconds
+    from compare.settings.costs import COST_MODEL
     from tasks import parse_task
 
     spec = "induction:d_vocab=16,seq_len=8,min_seg=2,max_seg=3,ood_len=16,n_test=20"
@@ -143,8 +144,8 @@ def test_a_classic_learner_on_per_position_targets_costs_one_estimator_per_posit
 
 
 def test_learners_that_fit_a_model_per_class_cost_in_proportion_to_the_classes():
-    from compare.cost import cell_seconds
-    from compare.settings import COST_MODEL
+    from compare.grid.cost import cell_seconds
+    from compare.settings.costs import COST_MODEL
     from tasks import parse_task
 
     def cost(method: str, p: int) -> float:
@@ -174,7 +175,7 @@ def test_summary_line_says_estimated_against_actual():
 
 
 def test_a_run_records_each_cells_cpu_time(tmp_path):
-    from compare.store import Store
+    from compare.results.store import Store
 
     store = tmp_path / "r.sqlite"
     result = invoke("run", *GRID, "--store", str(store), "--jobs", "1")
@@ -227,7 +228,7 @@ def test_device_cpu_trains_there(tmp_path):
 
 def test_a_methods_stacks_are_separate_jobs_longest_first():
     from baselines.batched import OVERHEAD_ROWS, plan_stacks
-    from compare.cost import network_shape
+    from compare.grid.cost import network_shape
 
     grid = cells("transformer", sizes=(2, 4, 1000, 1200), seeds=(0, 1), task="modular:p=59")
     jobs = make_jobs(grid)
@@ -258,8 +259,8 @@ BUDGET = st.one_of(st.none(), st.floats(0.5, 1e4))
 def test_a_search_that_spends_its_budget_costs_the_first_budget_it_reaches(
     shape, bank, candidates, seconds, factor
 ):
-    from compare.cost import synth_budget_seconds
-    from compare.settings import COST_MODEL
+    from compare.grid.cost import synth_budget_seconds
+    from compare.settings.costs import COST_MODEL
 
     def spec(bank, candidates, seconds):
         given = dict(max_bank_mb=bank, max_candidates=candidates, time_limit=seconds)
@@ -282,7 +283,7 @@ def test_a_search_that_spends_its_budget_costs_the_first_budget_it_reaches(
 
 
 def test_the_estimate_of_a_synth_cell_is_never_above_its_spent_budget():
-    from compare.cost import cell_seconds
+    from compare.grid.cost import cell_seconds
     from tasks import parse_task
 
     task = parse_task("brackets:kind=dyck2")

@@ -10,7 +10,8 @@ import threading
 
 import pytest
 
-from compare.executors import (
+from compare.grid.cells import Cell
+from compare.grid.executors import (
     DaskExecutor,
     ExecutorError,
     Job,
@@ -19,7 +20,6 @@ from compare.executors import (
     probe_scheduler,
     watch,
 )
-from compare.grid import Cell
 
 EXPECTED = "expected tcp://HOST:PORT"
 
@@ -136,8 +136,8 @@ def test_watch_waits_as_long_as_a_worker_is_there():
 def test_a_cluster_without_workers_times_out_and_the_store_keeps_its_cells(tmp_path):
     from distributed import LocalCluster
 
-    from compare.runner import run_grid
-    from compare.store import Store
+    from compare.grid.runner import run_grid
+    from compare.results.store import Store
 
     cells = [Cell("modular:p=11", "lookup", "lookup", n, 0) for n in (2, 4)]
     with LocalCluster(n_workers=0, processes=False, dashboard_address=None, protocol="tcp") as cluster:

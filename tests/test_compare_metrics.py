@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compare.metrics import area_under_curve, curve, mean_ci, most_frequent, n_at
+from compare.results.metrics import area_under_curve, curve, mean_ci, most_frequent, n_at
 
 accuracies = st.floats(0, 1, allow_nan=False)
 curves = st.dictionaries(st.integers(1, 5000), st.lists(accuracies, min_size=1, max_size=5), min_size=1,

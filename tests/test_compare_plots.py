@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compare.grid import Cell
-from compare.plots import file_name, plot_summaries
-from compare.store import CellResult, Row
-from compare.tables import summarize
+from compare.grid.cells import Cell
+from compare.results.plots import file_name, plot_summaries
+from compare.results.store import CellResult, Row
+from compare.results.tables import summarize
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

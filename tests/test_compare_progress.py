@@ -9,12 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from compare.cost import estimate
-from compare.executors import InProcessExecutor
-from compare.grid import GridPart, build_cells
+from compare.grid.cells import GridPart, build_cells
+from compare.grid.executors import InProcessExecutor
+from compare.grid.jobs import estimate
+from compare.grid.runner import run_grid
 from compare.progress import GridProgress
-from compare.runner import run_grid
-from compare.store import Store
+from compare.results.store import Store
 
 
 def quiet() -> Console:

@@ -11,14 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compare.ranges import MAX_VALUES, _parse_int_list, parse_seeds, parse_sizes
+from compare.grid.ranges import MAX_VALUES, _parse_int_list, parse_seeds, parse_sizes
 from tasks import SpecError
 
 _RANGE = re.compile(r"^(\d+)\.\.(\d+)(?:([x+])(\d+(?:\.\d+)?))?$")
 
 
 def reference(text: str, what: str, geometric_default: bool) -> list[int]:
-    """The parser as compare/grid.py had it (builds every value, then sorts): the semantics to keep."""
+    """The parser as compare/grid.py (now compare/grid/ranges.py) had it (builds every value, then
+    sorts): the semantics to keep."""
     values: list[int] = []
     for item in filter(None, (part.strip() for part in text.split(","))):
         if item.isdigit():

@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cli import app
-from compare.grid import Cell
-from compare.report import build
-from compare.report_stats import NOT_REACHED, correlations, n99, operations, spearman
-from compare.store import CellResult, Store
+from compare.grid.cells import Cell
+from compare.results.report import build
+from compare.results.report_stats import NOT_REACHED, correlations, n99, operations, spearman
+from compare.results.store import CellResult, Store
 
 runner = CliRunner()
 OPS = {"x+y": 10.4, "x*y": 10.5, "x^2+y^2": 17.3, "x^3+xy": 21.0}
@@ -229,8 +229,8 @@ def test_cli_llc_calibrate_grid_and_bad_values(tmp_path):
 
 
 def test_a_rank_correlation_without_variation_says_so(tmp_path):
-    from compare.claims import claims
-    from compare.report import cross_task
+    from compare.results.claims import claims
+    from compare.results.report import cross_task
 
     path = tmp_path / "flat.sqlite"
     with Store(path) as store:

@@ -121,7 +121,7 @@ def test_dask_local_cluster_matches_local_processes(tmp_path):
 
 
 def test_unreachable_scheduler_is_one_line():
-    from compare.executors import DaskExecutor, ExecutorError
+    from compare.grid.executors import DaskExecutor, ExecutorError
 
     with pytest.raises(ExecutorError, match="^cannot reach the dask scheduler at tcp://127.0.0.1:9: "):
         DaskExecutor("tcp://127.0.0.1:9", timeout=0.5)

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import cli
-from compare.grid import RESULT_FORMAT, Cell
-from compare.store import CellResult, Store, StoreError
+from compare.grid.cells import RESULT_FORMAT, Cell
+from compare.results.store import CellResult, Store, StoreError
 
 finite = st.floats(0, 1, allow_nan=False)
 results = st.builds(

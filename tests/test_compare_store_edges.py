@@ -17,8 +17,8 @@ import pytest
 from typer.testing import CliRunner
 
 import cli
-from compare.grid import Cell
-from compare.store import CellResult, Store, StoreError, lease_owner
+from compare.grid.cells import Cell
+from compare.results.store import CellResult, Store, StoreError, lease_owner
 
 ROOT = Path(__file__).resolve().parents[1]
 CELLS = [Cell("modular:p=5", "lookup", "lookup", n, seed) for n in (2, 4, 8) for seed in (0, 1)]
@@ -122,7 +122,7 @@ def shared_dir():
 
 
 READ_AND_WRITE = """
-from compare.store import Store, StoreError
+from compare.results.store import Store, StoreError
 path = {path!r}
 with Store(path, create=False) as store:
     print("read", len(store.rows()))

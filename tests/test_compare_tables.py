@@ -12,11 +12,11 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import cli
-import compare.tables as tables
-from compare.grid import Cell
-from compare.metrics import TextPoint, most_frequent_text, text_curve
-from compare.store import CellResult, Row, Store
-from compare.tables import COLUMNS, FORMATS, Column, render, summarize
+import compare.results.tables as tables
+from compare.grid.cells import Cell
+from compare.results.metrics import TextPoint, most_frequent_text, text_curve
+from compare.results.store import CellResult, Row, Store
+from compare.results.tables import COLUMNS, FORMATS, Column, render, summarize
 
 TASK = "modular:op=x+y,p=7,test_fraction=0.5"
 OTHER = "brackets:kind=dyck1"

@@ -174,7 +174,7 @@ def test_run_align_stores_the_alignment_and_the_table_shows_it(tmp_path):
     assert again.exit_code == 0, again.output
     # The network cell is another cell with --align (it aligns); the lookup table is the same cell.
     assert "2 cells: 1 already in the store, 1 run" in again.stdout
-    from compare.store import Store
+    from compare.results.store import Store
 
     with Store(store, create=False) as results:
         rows = {r.cell.method: r for r in results.rows()}

@@ -84,8 +84,8 @@ def test_synth_side_counts_programs_within_two_bits():
 
 
 def test_classic_learners_have_no_simplicity_and_grid_cells_store_it():
-    from compare.cells import run_cell
-    from compare.grid import Cell
+    from compare.grid.cells import Cell
+    from compare.grid.worker import run_cell
 
     train = TASK.train_split(20, 0)
     assert cell_simplicity(make_learner("lookup", train).fit(train.X, train.y), train) is None

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from compare.evaluate import evaluation_splits, fit_and_score
-from compare.grid import Cell, stamped
+from compare.grid.cells import Cell, stamped
 from compare.methods import build, learner_class
-from compare.store import CellResult
+from compare.results.store import CellResult
 from tasks import parse_task
 from tasks.spec import split_spec
 
@@ -207,7 +207,7 @@ def run_job(cells: Sequence[Cell], batched: bool, options: CellOptions) -> list[
 
     torch.set_num_threads(options.threads)
     keep_freed_memory()  # searches and training free and reallocate big arrays: keep them in the process
-    start = time.thread_time()  # this thread's CPU time: what the cost model (compare/cost.py) estimates
+    start = time.thread_time()  # this thread's CPU time: what the cost model (compare/grid/cost.py) estimates
     if batched and len(cells) > 1:
         results = _recording_warnings(lambda: run_batch(cells, options))
     else:

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from compare.ranges import parse_seeds, parse_sizes
 from tasks import SpecError, parse_task
 
 if TYPE_CHECKING:
@@ -66,14 +65,6 @@ class GridPart:
     sizes: tuple[int, ...]
     seeds: tuple[int, ...] = (0, 1, 2)
 
-
-def preset(name: str) -> tuple[GridPart, ...]:
-    """The parts of preset ``name`` (:mod:`compare.settings`); SpecError naming the accepted ones."""
-    from compare.settings import PRESETS
-
-    if name not in PRESETS:
-        raise SpecError(f"unknown preset {name!r}; accepted: {', '.join(PRESETS)}")
-    return PRESETS[name]
 
 
 def build_cells(
@@ -147,30 +138,3 @@ def split_specs(values: Sequence[str] | None) -> tuple[str, ...]:
             elif spec:
                 out.append(spec)
     return tuple(out)
-
-
-def grid_parts(
-    preset_name: str | None,
-    tasks: Sequence[str] | None,
-    methods: Sequence[str] | None,
-    sizes: str | None,
-    seeds: str | None,
-) -> tuple[GridPart, ...]:
-    """The grid asked for on the command line: a preset (whose seeds ``seeds`` may replace), or the
-    product of ``tasks``, ``methods``, ``sizes`` and ``seeds`` (default 0..2)."""
-    task_specs, method_specs = split_specs(tasks), split_specs(methods)
-    seed_list = tuple(parse_seeds(seeds)) if seeds is not None else None
-    if preset_name is not None:
-        if task_specs or method_specs or sizes is not None:
-            raise SpecError("give either --preset or --tasks/--methods/--sizes, not both")
-        parts = preset(preset_name)
-        if seed_list is not None:
-            parts = tuple(GridPart(p.tasks, p.methods, p.sizes, seed_list) for p in parts)
-        return parts
-    missing = [name for name, given in (("--tasks", task_specs), ("--methods", method_specs),
-                                        ("--sizes", sizes)) if not given]
-    if missing:
-        from compare.settings import PRESETS
-
-        raise SpecError(f"missing {', '.join(missing)} (or use --preset {'|'.join(PRESETS)})")
-    return (GridPart(task_specs, method_specs, tuple(parse_sizes(sizes)), seed_list or (0, 1, 2)),)

@@ -4,7 +4,7 @@ Every number in it is computed here from stored cells (nothing is typed in by ha
 efficiency per task (the tables of ``dlps table`` and the learning curves of ``dlps plot``), the
 mechanism summaries against n, emergence against generalization steps, the alignment tables,
 simplicity on both sides with the cross-task correlations, out-of-distribution accuracy by method,
-and the claims table (:mod:`compare.claims`), where each claim of the README's "Science" part gets
+and the claims table (:mod:`compare.results.claims`), where each claim of the README's "Science" part gets
 its number, interval, sample and what would have contradicted it, or says what to run.
 """
 
@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from compare.metrics import mean_ci
-from compare.report_stats import correlations, operations
-from compare.store import Row, Store
-from compare.tables import Summary, render, summarize
+from compare.results.metrics import mean_ci
+from compare.results.report_stats import correlations, operations
+from compare.results.store import Row, Store
+from compare.results.tables import Summary, render, summarize
 from tasks.spec import split_spec
 
 #: Learners with a network (their cells carry LLC, dead units, mechanism summaries).
@@ -66,7 +66,7 @@ def _groups(rows: Sequence[Row], keep) -> dict[tuple[str, str, int], list[Row]]:
 
 
 def sample_efficiency(summaries: Sequence[Summary], out: Path) -> list[str]:
-    from compare.plots import plot_summaries
+    from compare.results.plots import plot_summaries
 
     lines = [
         "## Sample efficiency",
@@ -377,7 +377,7 @@ def ood(summaries: Sequence[Summary]) -> list[str]:
 def build(store_path: str | Path, out: str | Path) -> Path:
     """Write ``out/report.md`` and its PNGs from the store at ``store_path``; return the report's path.
     The store is only read (StoreError, one line, for anything that is not a readable store)."""
-    from compare.claims import claims_section
+    from compare.results.claims import claims_section
 
     out = Path(out)
     with Store(store_path, create=False) as store:

@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
-from compare.cells import CellOptions, run_job, torch_threads
-from compare.grid import Cell
-from compare.store import CellResult
+from compare.grid.cells import Cell
+from compare.grid.worker import CellOptions, run_job, torch_threads
+from compare.results.store import CellResult
 
 Outcome = list[CellResult] | BaseException
 
@@ -84,7 +84,7 @@ class ProcessExecutor:
     """Runs jobs in ``workers`` local processes (forkserver: torch is imported once, then forked)."""
 
     def __init__(self, workers: int, options: CellOptions = CellOptions()) -> None:
-        from compare import forkserver
+        from compare.grid import forkserver
 
         self.options = options
         self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=forkserver.context(),

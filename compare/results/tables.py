@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
-from compare.metrics import Point, TextPoint, area_under_curve, curve, most_frequent, n_at, text_curve
-from compare.store import Row
+from compare.results.metrics import Point, TextPoint, area_under_curve, curve, most_frequent, n_at, text_curve
+from compare.results.store import Row
 from tasks.spec import split_spec
 
 FORMATS = ("rich", "markdown", "csv", "latex", "json")

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from compare.report_stats import NOT_REACHED, bootstrap_mean
-from compare.tables import Summary
+from compare.results.report_stats import NOT_REACHED, bootstrap_mean
+from compare.results.tables import Summary
 from tasks.spec import split_spec
 
 RUN = "run `dlps run --preset science` (then `dlps report`)"

@@ -4,20 +4,21 @@ commit each result to the store the moment it comes back.
 
 from __future__ import annotations
 
-import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from compare.cells import batchable
-from compare.executors import Job
-from compare.forkserver import local_workers
-from compare.grid import Cell
+from compare.files import writable_folder
+from compare.grid.cells import CONFIRM_CELLS, Cell
+from compare.grid.cost import duration
+from compare.grid.executors import make_executor
+from compare.grid.forkserver import local_workers
+from compare.grid.jobs import estimate, make_jobs
+from compare.grid.plan import grid_cells
+from compare.grid.worker import CellOptions
 from compare.methods import Budgets
 from compare.progress import GridProgress
-from compare.store import Store, lease_owner
+from compare.results.store import Store, lease_owner
 
 
 @dataclass
@@ -43,35 +44,8 @@ class RunSummary:
         if self.lost:
             text += f", {self.lost} lost ({self.lost_reason}); run again to retry them"
         if max(self.estimated, self.cpu) >= 1.0:  # a run of under a second needs no forecast
-            from compare.cost import duration
-
             text += f"; CPU time: estimated {duration(self.estimated)}, actual {duration(self.cpu)}"
         return text
-
-
-def make_jobs(cells: Sequence[Cell], batch: bool = True, device: str | None = None) -> list[Job]:
-    """One job per cell, except that the cells of one task and method spec that can be fitted
-    together form batched jobs: one per stack that training would form anyway
-    (:func:`baselines.batched.plan_stacks`), so that one method's stacks run on different workers
-    side by side. Longest first by the cost model (:mod:`compare.cost`), so that no long job comes
-    last while the other workers wait. ``device``: where the networks train (None: their specs'
-    device; on a GPU a method's models form one stack)."""
-    from baselines.batched import plan_stacks, stack_overhead
-    from compare.cost import job_seconds, network_shape
-
-    groups: dict[tuple[str, str], list[Cell]] = {}
-    jobs = []
-    for cell in cells:
-        if batch and batchable(cell):
-            groups.setdefault((cell.task, cell.method_spec), []).append(cell)
-        else:
-            jobs.append(Job((cell,)))
-    for (task, spec), group in groups.items():
-        shape = network_shape(task, spec)
-        overhead = stack_overhead(device or shape.device)
-        stacks = plan_stacks([c.n for c in group], shape.batch_size, None, overhead, shape.tokens_per_row)
-        jobs += [Job(tuple(group[i] for i in stack), batched=True) for stack in stacks]
-    return sorted(jobs, key=lambda job: (-job_seconds(job), -max(cell.n for cell in job.cells)))
 
 
 #: Seconds a claim on a cell lasts without renewal (renewed whenever a job comes back). Long, because
@@ -102,7 +76,6 @@ def run_grid(
     mine = [cell for cell in pending if cell.key in claimed]
     summary = RunSummary(total=len(cells), skipped=len(cells) - len(pending),
                          elsewhere=len(pending) - len(mine))
-    from compare.cost import estimate
 
     est = estimate(mine, batch, device)
     summary.estimated = est.total
@@ -125,22 +98,6 @@ def run_grid(
     finally:
         store.release(claimed, owner)  # cells not stored (lost, interrupted) are free for a re-run at once
     return summary
-
-
-def writable_folder(path: str, what: str) -> Path:
-    """``path`` as a folder that exists (created if missing) and can be written; ValueError naming
-    ``what`` it is for otherwise (checked before any work, so nothing trained is lost)."""
-    folder = Path(path)
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(f"{what} {path} is a file, not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".dlps-write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise ValueError(f"cannot write {what} into {path}: {exc.strerror or exc}") from None
-    return folder
 
 
 @dataclass
@@ -178,9 +135,6 @@ def prepare_run(grid: dict[str, Any], budgets: Budgets, store: str, jobs: int | 
     without it, see :func:`compare.grid.build_cells`); ``simplicity`` likewise for the simplicity
     measures. A preset adds the analyses it is made for (``PRESET_ANALYSES``: science aligns and
     measures simplicity). ValueError (one line) for the first problem."""
-    from compare.cells import CellOptions
-    from compare.executors import make_executor
-    from compare.grid import CONFIRM_CELLS
 
     device = check_device_option(device)
     cells, notes = grid_cells(grid, budgets, align, simplicity)
@@ -204,83 +158,6 @@ def prepare_run(grid: dict[str, Any], budgets: Budgets, store: str, jobs: int | 
         results.close()
         raise
     return GridRun(cells, notes, results, executor, device)
-
-
-@dataclass
-class DryRun:
-    """What ``dlps run --dry-run`` shows: the cells to run and to skip, and the estimated CPU time
-    per task × method and in all (:mod:`compare.cost`)."""
-
-    total: int
-    pending: list[Cell]
-    notes: list[str]
-    workers: int
-    store: str
-
-    def lines(self) -> list[str]:
-        from compare.cost import duration, estimate
-
-        skipped = self.total - len(self.pending)
-        out = [f"{self.total} cells: {skipped} already in the store ({self.store}), "
-               f"{len(self.pending)} to run"]
-        if not self.pending:
-            return out
-        est = estimate(self.pending)
-        by_task: dict[str, list[tuple[str, float]]] = {}
-        for (task, method), seconds in sorted(est.seconds.items()):
-            by_task.setdefault(task, []).append((method, seconds))
-        for task, methods in by_task.items():
-            out.append(task)
-            for method, seconds in methods:  # numbers first: a method spec can be long (Nanda's)
-                cells, spent = est.cells[(task, method)], _spent(seconds, est.spent[(task, method)])
-                out.append(f"  {cells:>6} cells  {duration(seconds):>9} of CPU{spent}  {method}")
-        total_spent = _spent(est.total, est.total_spent)
-        if total_spent:
-            legend = ("up to: the CPU time if no synthesizer cell finds its program, each search running "
-                      "until a budget stops it")
-            if math.isinf(est.total_spent):
-                legend += "; no bound: no bank, candidate or time budget caps a search"
-            out.append(legend)
-        workers = f"{self.workers} worker{'s' * (self.workers > 1)}"
-        out.append(f"total: {len(self.pending)} cells to run, about {duration(est.total)} of CPU"
-                   f"{total_spent}; about {duration(est.wall(self.workers))} on {workers}")
-        return out
-
-
-def _spent(seconds: float, spent: float) -> str:
-    """What the dry run adds where searches that spend their whole budget would cost much more than
-    estimated (the synthesizer's estimate is a typical cell's; a hard program costs the budget)."""
-    from compare.cost import duration
-
-    if spent <= 1.1 * seconds:
-        return ""
-    return " (no bound)" if math.isinf(spent) else f" (up to {duration(spent)})"
-
-
-def grid_cells(grid: dict[str, Any], budgets: Budgets, align: bool = False,
-               simplicity: bool = False) -> tuple[list[Cell], list[str]]:
-    """The cells of ``grid`` (with the analyses asked for, and those its preset is made for:
-    ``PRESET_ANALYSES``) and the notes on pairs a preset skips (:func:`compare.grid.build_cells`)."""
-    from compare.grid import build_cells, grid_parts
-    from compare.settings import PRESET_ANALYSES
-
-    preset = grid.get("preset_name")
-    analyses = PRESET_ANALYSES.get(preset or "", ())
-    return build_cells(grid_parts(**grid), budgets, skip_unfit=preset is not None,
-                       align=align or "align" in analyses, simplicity=simplicity or "simplicity" in analyses)
-
-
-def plan_run(grid: dict[str, Any], budgets: Budgets, store: str, jobs: int | None,
-             retry_failed: bool = False, align: bool = False, simplicity: bool = False) -> DryRun:
-    """The grid ``dlps run`` would run, checked as for a real run, without running, claiming or
-    creating anything: a store that does not exist yet means every cell is to run."""
-    cells, notes = grid_cells(grid, budgets, align, simplicity)
-    finished: set[str] = set()
-    if Path(store).exists():
-        with Store(store, create=False) as results:
-            finished = results.finished_keys(include_failed=not retry_failed)
-    workers = local_workers(jobs)
-    return DryRun(len(cells), [c for c in cells if c.key not in finished], notes, workers, store)
 
 
 DEVICES = ("cpu", "cuda", "cuda:N", "auto")

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from compare.grid import RESULT_FORMAT, Cell
+from compare.grid.cells import RESULT_FORMAT, Cell
 
 #: Written into the metadata table; a SQLite file without it is not a dlps store.
 STORE_KIND = "dlps-results"

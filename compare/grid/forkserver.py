@@ -1,6 +1,6 @@
 """The local workers' forkserver, started before the coordinator's own imports.
 
-Local worker processes fork from one forkserver that has imported ``compare.cells`` (torch,
+Local worker processes fork from one forkserver that has imported ``compare.grid.worker`` (torch,
 scikit-learn: ~4 s here) once. Started first thing in ``dlps run``, that import runs on another core
 while the coordinator imports the same modules to plan the grid, instead of after it: the first job
 then starts ~4 s sooner. This module imports nothing heavy, so that starting it costs nothing.
@@ -14,7 +14,7 @@ import os
 
 #: What the forkserver imports before it forks any worker. torch._dynamo: torch's optimizers import
 #: it on their first use (1.5-2 s here), which every worker then paid before its first training.
-PRELOAD = ["compare.cells", "torch._dynamo"]
+PRELOAD = ["compare.grid.worker", "torch._dynamo"]
 
 
 def local_workers(jobs: int | None) -> int:

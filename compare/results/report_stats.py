@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from compare.metrics import THRESHOLD
-from compare.store import Row
+from compare.results.metrics import THRESHOLD
+from compare.results.store import Row
 from tasks.spec import split_spec
 
 #: Bootstrap resamples per interval (enough for a 95% interval's ends to settle to ~0.01).

@@ -18,22 +18,20 @@ targets (one estimator per position j, on the first j + 1 tokens) ``L · a + b �
 with ``a`` and ``b`` by data shape, scaled by the number of classes for learners that fit a model
 per class (boosted trees, logistic regression).
 
-The constants (:data:`compare.settings.COST_MODEL`) were measured on this project's 2-core machine
+The constants (:data:`compare.settings.costs.COST_MODEL`) were measured on this project's 2-core machine
 by ``python benchmarks/cost_model.py``, which re-measures them; all figures are CPU seconds of one
 worker with one torch thread.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
-from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from compare.grid import Cell, stamped
+from compare.grid.cells import Cell, stamped
 from tasks.spec import split_spec
 
 #: Parameters looked up (embeddings, position tables, relative biases), not multiplied: no flops.
@@ -55,46 +53,14 @@ class NetworkShape:
     tokens_per_row: int = 1  # what a stack's token cap counts (baselines.batched.row_tokens)
 
 
-@dataclass
-class Estimate:
-    """Estimated CPU seconds per (task, method label) and per job (the runner's unit of work)."""
-
-    seconds: dict[tuple[str, str], float] = field(default_factory=dict)
-    cells: dict[tuple[str, str], int] = field(default_factory=dict)
-    jobs: list[float] = field(default_factory=list)
-    #: CPU seconds per (task, method label) if every synthesizer cell spends its whole budget (the
-    #: same as ``seconds`` for every other method; ``inf`` where no budget caps a search)
-    spent: dict[tuple[str, str], float] = field(default_factory=dict)
-    #: CPU seconds per cell key: its share of its job's
-    per_cell: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def total(self) -> float:
-        return sum(self.seconds.values())
-
-    @property
-    def total_spent(self) -> float:
-        return sum(self.spent.values())
-
-    def wall(self, workers: int) -> float:
-        """Wall seconds on ``workers`` processes: each job, longest first, goes to the worker that
-        is free first (as a process pool hands them out), plus a worker's start-up."""
-        if not self.jobs:
-            return 0.0
-        free = [0.0] * max(workers, 1)
-        for seconds in sorted(self.jobs, reverse=True):
-            heapq.heapreplace(free, free[0] + seconds)
-        return max(free) + _constants()["worker_start"]
-
-
-def _constants() -> dict[str, Any]:
-    from compare.settings import COST_MODEL
+def constants() -> dict[str, Any]:
+    from compare.settings.costs import COST_MODEL
 
     return COST_MODEL
 
 
 def _network_constants(key: str) -> dict[str, float]:
-    table = _constants()["network"]
+    table = constants()["network"]
     if key in table:
         return table[key]
     method = key.split("/")[1]
@@ -110,7 +76,7 @@ def network_shape(task_spec: str, method_spec: str) -> NetworkShape:
     from baselines.batched import row_tokens
     from baselines.training import eval_schedule
     from compare.methods import build
-    from compare.settings import data_shape
+    from compare.settings.defaults import data_shape
     from tasks import parse_task
 
     task = parse_task(task_spec)
@@ -183,14 +149,14 @@ def _llc_seconds(shape: NetworkShape, n: int) -> float:
     return steps * step_seconds(shape, 1, rows) + forward
 
 
-def _mechanism_seconds(task: Any, method: str, steps: int) -> float:
+def mechanism_seconds(task: Any, method: str, steps: int) -> float:
     """Per network cell: the mechanism summary the grid stores (0 where none covers the pair); the
     Fourier analysis runs on every checkpoint, over all p² pairs."""
     from baselines.checkpoints import DEFAULT_CHECKPOINTS
     from baselines.training import eval_schedule
     from tasks import ModularTask
 
-    m = _constants()["mechanism"]
+    m = constants()["mechanism"]
     if isinstance(task, ModularTask):
         if method not in ("transformer", "mlp"):
             return 0.0
@@ -201,9 +167,9 @@ def _mechanism_seconds(task: Any, method: str, steps: int) -> float:
 def cell_seconds(cell: Cell, task: Any, method: str, spent: bool = False) -> float:
     """CPU seconds of a cell that runs on its own (the synthesizer, classic learners); ``spent``: of
     a synthesizer cell that spends its whole budget (:func:`synth_budget_seconds`)."""
-    from compare.settings import data_shape
+    from compare.settings.defaults import data_shape
 
-    c = _constants()
+    c = constants()
     if method == "synth":
         shape = data_shape(task.test_split())
         bound = synth_budget_seconds(cell.method_spec, shape)
@@ -227,9 +193,9 @@ def classic_seconds(split: Any, method: str, n: int) -> float:
     of its data shape (measured on that shape's reference task), times the models it fits per class
     against the reference task's classes where it fits one a class (``fits_per_class``)."""
     from compare.methods import learner_class
-    from compare.settings import data_shape
+    from compare.settings.defaults import data_shape
 
-    table = _constants()["classic"]
+    table = constants()["classic"]
     shape = data_shape(split)
     c = table.get(f"{shape}/{method}", table[f"{shape}/lookup"])
     scale = 1.0
@@ -256,7 +222,7 @@ def synth_budget_seconds(method_spec: str, shape: str) -> float:
     a budget stops it: the first of its value bank filled (``max_bank_mb``), its candidates tried
     (``max_candidates``) and its time limit; ``inf`` when none of them is set. (``max_bits`` bounds
     the search too, at a cost no formula knows, so this is the most a cell costs on this model.)"""
-    c = _constants()["synth_budget"][shape]
+    c = constants()["synth_budget"][shape]
     params = split_spec(method_spec)[1]
 
     def budget(name: str) -> float:
@@ -268,51 +234,6 @@ def synth_budget_seconds(method_spec: str, shape: str) -> float:
         c["start"] + c["candidate"] * budget("max_candidates"),
         budget("time_limit"),
     )
-
-
-@cache
-def _job_costs(cells: tuple[Cell, ...], batched: bool) -> tuple[float, float]:
-    """CPU seconds of one job: estimated, and if its synthesizer cells spend their whole budgets
-    (the same for every other learner)."""
-    from compare.methods import learner_class
-    from tasks import parse_task
-
-    first = cells[0]
-    task = parse_task(first.task)
-    method = learner_class(split_spec(first.method_spec)[0]).method_name
-    job = _constants()["job"]
-    if getattr(learner_class(method), "has_model", False):
-        steps = network_shape(first.task, first.method_spec).steps
-        seconds = network_job_seconds(cells, len(task.test_split()), _mechanism_seconds(task, method, steps))
-        return seconds + job, seconds + job
-    typical = sum(cell_seconds(cell, task, method) for cell in cells)
-    spent = sum(cell_seconds(cell, task, method, spent=True) for cell in cells)
-    return typical + job, spent + job
-
-
-def job_seconds(job: Any) -> float:
-    """The estimated CPU seconds of one job (:class:`compare.executors.Job`)."""
-    return _job_costs(job.cells, job.batched)[0]
-
-
-def estimate(cells: Sequence[Cell], batch: bool = True, device: str | None = None) -> Estimate:
-    """The estimated CPU seconds of running ``cells``, grouped into jobs as the runner groups them
-    (for networks on ``device``; the constants are the CPU's, so on a GPU this is what the same
-    work would cost on this machine's CPU), and what they cost if every synthesizer cell spends its
-    whole budget (``spent``)."""
-    from compare.runner import make_jobs
-
-    out = Estimate(seconds=defaultdict(float), cells=defaultdict(int), spent=defaultdict(float))
-    for job in make_jobs(cells, batch, device):
-        seconds, spent = _job_costs(job.cells, job.batched)
-        out.jobs.append(seconds)
-        for cell in job.cells:
-            out.seconds[(cell.task, cell.method)] += seconds / len(job.cells)
-            out.per_cell[cell.key] = seconds / len(job.cells)
-            out.spent[(cell.task, cell.method)] += spent / len(job.cells)
-            out.cells[(cell.task, cell.method)] += 1
-    out.seconds, out.cells, out.spent = dict(out.seconds), dict(out.cells), dict(out.spent)
-    return out
 
 
 def duration(seconds: float) -> str:

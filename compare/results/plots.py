@@ -9,7 +9,7 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
-from compare.tables import Summary
+from compare.results.tables import Summary
 
 _OOD_STYLES = ("--", ":", "-.")
 
