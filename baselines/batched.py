@@ -24,6 +24,7 @@ from torch import nn
 from baselines.base import as_pair, infer_sizes
 from baselines.learners import NeuralLearner, train_group
 from baselines.stacking import stack_modules
+from tasks.learners import LEARNERS
 
 
 class StackedEngine:
@@ -79,11 +80,13 @@ def stack_overhead(device: str) -> float:
 STACK_TOKENS = 5000
 
 
-def row_tokens(method_name: str, width: int, per_position: bool) -> int:
-    """Tokens one training row puts through a network (what :data:`STACK_TOKENS` counts): the MLP
-    reads a row as one input; sequence models read its ``width`` tokens, plus the separator where one
-    label is read out."""
-    return 1 if method_name == "mlp" else width + (0 if per_position else 1)
+def row_tokens(learner: str | type | NeuralLearner, width: int, per_position: bool) -> int:
+    """Tokens one training row puts through a network (what :data:`STACK_TOKENS` counts), as its
+    architecture says (:meth:`baselines.architectures.Architecture.tokens_per_row`): the MLP reads a
+    row as one input; sequence models read its ``width`` tokens, plus the separator where one label is
+    read out. ``learner``: a network learner, its class, or its method name."""
+    cls = LEARNERS[learner] if isinstance(learner, str) else learner
+    return cls.architecture.tokens_per_row(width, per_position)
 
 
 def plan_stacks(
@@ -164,7 +167,7 @@ def fit_many(
     overhead = stack_overhead(learner.device)
     for (width, target), members in groups.items():
         sizes = [len(pairs[i][0]) for i in members]
-        tokens = row_tokens(learner.method_name, width[0] if width else 1, len(target) > 0)
+        tokens = learner.architecture.tokens_per_row(width[0] if width else 1, len(target) > 0)
         for stack in plan_stacks(sizes, learner.batch_size, max_models, overhead, tokens):
             part = [members[k] for k in stack]
             train_group([clones[i] for i in part], [pairs[i] for i in part], eval_sets, StackedEngine)

@@ -109,7 +109,7 @@ def load_learner(path: str | Path) -> NeuralLearner:
     for key, value in payload["fitted"].items():
         setattr(learner, key, value)
     cfg = learner.config_class(**payload["config"])
-    model = learner._make_model(cfg, torch.Generator().manual_seed(0))
+    model = learner.model_from_config(cfg)
     model.load_state_dict(payload["state_dict"])
     learner.model_ = model.eval()
     learner.checkpoints_ = {int(step): state for step, state in payload["checkpoints"].items()}

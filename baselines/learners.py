@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from baselines.architectures import LSTM_ARCHITECTURE, MLP_ARCHITECTURE, TRANSFORMER, Architecture
 from baselines.base import (
     Learner,
     apply_mask,
@@ -38,6 +39,8 @@ from baselines.base import (
     infer_sizes,
     pad_to_width,
 )
+from baselines.devices import check_device, resolve_device  # also imported from here (compare/)
+from baselines.encoding import Encoded, SequenceEncoding
 from baselines.lstm import CELLS, LSTM, LSTMConfig
 from baselines.mlp import MLP, MLPConfig
 from baselines.params import ACTIVATIONS
@@ -73,28 +76,6 @@ MODEL_VERSION = 1
 TRAIN_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
 
 
-def resolve_device(device: str) -> torch.device:
-    """``"auto"``: CUDA when present, else the CPU; anything else is passed to ``torch.device``."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def check_device(device: str) -> None:
-    """SpecError when ``device`` is not a device name or names one this machine does not have."""
-    accepted = "auto, cpu, cuda, cuda:N"
-    try:
-        dev = resolve_device(device)
-    except (RuntimeError, ValueError):
-        raise SpecError(f"device={device!r} is not a device; accepted: {accepted}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise SpecError(f"device={device!r}, but this machine has no CUDA GPU; use device=cpu or auto")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise SpecError(f"device={device!r}, but this machine has {torch.cuda.device_count()} CUDA GPU(s)")
-    if dev.type not in ("cpu", "cuda"):
-        raise SpecError(f"device={device!r} is not supported; accepted: {accepted}")
-
-
 @dataclass(eq=False, repr=False, kw_only=True)
 class NeuralLearner(Learner):
     """Training settings shared by the neural learners (see :class:`baselines.training.TrainConfig`).
@@ -112,6 +93,8 @@ class NeuralLearner(Learner):
     batchable: ClassVar[bool] = True
     #: The architecture's config dataclass (a saved network is rebuilt from it).
     config_class: ClassVar[type]
+    #: What analyses may ask of the network (:mod:`baselines.architectures`).
+    architecture: ClassVar[Architecture]
     budget_params: ClassVar[dict[str, str]] = {"steps": "steps"}
     #: From the training data (``data_params``), the cell's seed, and the device (written only when
     #: not the default: the device changes speed, not what is learned).
@@ -173,6 +156,31 @@ class NeuralLearner(Learner):
         """False for inputs this fitted learner cannot take (wider rows for a fixed-width model)."""
         return not self.fixed_width or np.shape(X)[1] <= self.n_features_in_
 
+    # --- what analyses may use (the public side of the architecture's encoding) -------------
+    def encode(self, X) -> Encoded:
+        """Raw inputs ``X`` (n, k) as the fitted network reads them: input tokens and readout."""
+        X = np.asarray(X)
+        return Encoded(self._encode(X), self._readout_pos(X))
+
+    def encode_targets(self, X, y) -> np.ndarray:
+        """Targets (n, P) aligned with the network's output positions for ``X`` and labels ``y``
+        (-1 where unscored: apply a mask first), as training scores them."""
+        return self._targets(np.asarray(X), np.asarray(y))
+
+    def build_model(
+        self, width: int, eval_widths: tuple[int, ...] = (), generator: torch.Generator | None = None
+    ) -> nn.Module:
+        """An untrained network for rows of ``width`` tokens (and eval sets of ``eval_widths``), as
+        ``fit`` builds it; needs the sizes ``fit`` sets (``d_vocab_``, ``n_classes_``,
+        ``per_position_``, ``n_features_in_``). ``generator`` None: seeded with 0."""
+        cfg = self._model_config(width, list(eval_widths))
+        return self.model_from_config(cfg, generator)
+
+    def model_from_config(self, cfg, generator: torch.Generator | None = None) -> nn.Module:
+        """The network of config ``cfg`` (an instance of ``config_class``), initialized from
+        ``generator`` (None: seeded with 0; e.g. to load saved weights into)."""
+        return self._make_model(cfg, torch.Generator().manual_seed(0) if generator is None else generator)
+
     # --- what each architecture defines -------------------------------------------------------
     def _model_config(self, width: int, eval_widths: list[int]):
         raise NotImplementedError
@@ -201,10 +209,8 @@ class NeuralLearner(Learner):
         return self._tensors(X, self._targets(X, y), resolve_device(self.device))
 
     def _tensors(self, X: np.ndarray, T: np.ndarray, device: torch.device) -> Data:
-        R = self._readout_pos(X)
-        return Data(
-            *(None if a is None else torch.as_tensor(a, device=device) for a in (self._encode(X), T, R))
-        )
+        tokens, readout = self.encode(X).tensors(device)
+        return Data(tokens, None if T is None else torch.as_tensor(T, device=device), readout)
 
     def _split_validation(self, n: int, g: torch.Generator) -> tuple[np.ndarray, np.ndarray | None]:
         if self.early_stopping != "validation":
@@ -288,8 +294,7 @@ class NeuralLearner(Learner):
         """A copy of ``model_`` with the weights of the checkpoint taken at ``step``."""
         if step not in self.checkpoints_:
             raise ValueError(f"no checkpoint at step {step}; have: {sorted(self.checkpoints_)}")
-        cfg = self.model_.cfg
-        model = self._make_model(cfg, torch.Generator().manual_seed(0))
+        model = self.model_from_config(self.model_.cfg)
         model.load_state_dict(self.checkpoints_[step])
         return model.to(next(self.model_.parameters()).device).eval()
 
@@ -336,39 +341,6 @@ def train_group(
         learner._end(model, result, seconds)
 
 
-class SequenceEncoding:
-    """Separator-token readout for sequence models (see the module docstring)."""
-
-    def _readout_pos(self, X: np.ndarray) -> np.ndarray | None:
-        n, k = X.shape
-        if self.per_position_:
-            return None
-        if self.pad_id is None:
-            return np.full(n, k)
-        real = X != self.pad_id
-        last = k - 1 - np.argmax(real[:, ::-1], axis=1)
-        return np.where(real.any(axis=1), last + 1, 0)
-
-    def _encode(self, X: np.ndarray) -> np.ndarray:
-        if self.per_position_:
-            return X
-        n, k = X.shape
-        out = np.full((n, k + 1), 0 if self.pad_id is None else self.pad_id, dtype=np.int64)
-        out[:, :k] = X
-        out[np.arange(n), self._readout_pos(X)] = self.d_vocab_
-        return out
-
-    def _targets(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-        if self.per_position_:
-            if y.shape != X.shape:
-                raise ValueError(f"per-position targets need y of X's shape {X.shape}, got {y.shape}")
-            return y
-        return y[:, None]  # read out at the separator (_readout_pos)
-
-    def _model_vocab(self) -> int:
-        return self.d_vocab_ + (0 if self.per_position_ else 1)
-
-
 @register_learner("transformer")
 @dataclass(eq=False, repr=False, kw_only=True)
 class TransformerLearner(SequenceEncoding, NeuralLearner):
@@ -379,6 +351,7 @@ class TransformerLearner(SequenceEncoding, NeuralLearner):
     """
 
     config_class: ClassVar[type] = TransformerConfig
+    architecture: ClassVar[Architecture] = TRANSFORMER
     param_ranges: ClassVar[dict[str, Range]] = NeuralLearner.param_ranges | {
         "n_layers": NON_NEGATIVE, "n_heads": AT_LEAST_1, "d_model": AT_LEAST_1, "d_head": AT_LEAST_1,
         "d_mlp": AT_LEAST_1, "rotary_dim": Range(2), "n_ctx": AT_LEAST_1,
@@ -435,6 +408,7 @@ class LSTMLearner(SequenceEncoding, NeuralLearner):
     """A left-to-right LSTM or GRU (:mod:`baselines.lstm`); takes inputs of any length."""
 
     config_class: ClassVar[type] = LSTMConfig
+    architecture: ClassVar[Architecture] = LSTM_ARCHITECTURE
     param_ranges: ClassVar[dict[str, Range]] = NeuralLearner.param_ranges | {
         "d_embed": AT_LEAST_1, "d_hidden": AT_LEAST_1, "n_layers": AT_LEAST_1,
     }
@@ -474,7 +448,9 @@ class MLPLearner(NeuralLearner):
 
     #: Inputs wider than the training rows cannot be taken (one embedding slot per position).
     fixed_width: ClassVar[bool] = True
+    takes_per_position: ClassVar[bool] = False
     config_class: ClassVar[type] = MLPConfig
+    architecture: ClassVar[Architecture] = MLP_ARCHITECTURE
     param_ranges: ClassVar[dict[str, Range]] = NeuralLearner.param_ranges | {
         "d_embed": AT_LEAST_1, "d_mlp": AT_LEAST_1, "n_layers": NON_NEGATIVE,
     }

@@ -16,6 +16,7 @@ Hook points::
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -116,3 +117,58 @@ class LSTM(StackableModel):
         if readout is not None:  # only the hidden state at each row's readout position
             x = take(x, readout)
         return self.hook(self.hook_logits, linear(x, self.lead(self.W_U), self.lead(self.b_U)))
+
+
+#: A change applied inside the recurrence: the state (batch, d_hidden) at step ``t`` → its replacement.
+StateChange = Callable[[torch.Tensor, int], torch.Tensor]
+
+
+def recurrent_logits(
+    model: LSTM,
+    tokens: torch.Tensor,
+    readout: torch.Tensor | None,
+    site: tuple[int, str] | None = None,
+    change: StateChange | None = None,
+) -> torch.Tensor:
+    """The logits of ``model`` (one unstacked :class:`LSTM`) with ``change(state, t)`` applied to the
+    state at ``site`` ((layer, "hidden" or "cell")) at every step ``t``, inside the recurrence, before
+    the state feeds the next step (the hooks of :class:`Recurrent` see the states only after the
+    whole sequence has run, so a hook there would reach the readout alone).
+
+    The step equations are those of :meth:`Recurrent.forward`, written for one model: without
+    ``site`` the logits are the model's own (:func:`check_recurrence` tests that they still are).
+    """
+    x = model.W_E[tokens]
+    for index, layer in enumerate(model.layers):
+        lstm = layer.cell == "lstm"
+        d = layer.W_hh.shape[0]
+        inputs = x @ layer.W_ih + (layer.b_ih + layer.b_hh if lstm else layer.b_ih)
+        h = c = x.new_zeros(x.shape[0], d)
+        states = []
+        for t in range(x.shape[1]):
+            if lstm:
+                i, f, g, o = (inputs[:, t] + h @ layer.W_hh).chunk(4, dim=-1)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                if site == (index, "cell"):
+                    c = change(c, t)
+                h = torch.sigmoid(o) * torch.tanh(c)
+            else:
+                xr, xz, xn = inputs[:, t].chunk(3, dim=-1)
+                hr, hz, hn = (layer.b_hh + h @ layer.W_hh).chunk(3, dim=-1)
+                r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+                h = (1 - z) * torch.tanh(xn + r * hn) + z * h
+            if site == (index, "hidden"):
+                h = change(h, t)
+            states.append(h)
+        x = torch.stack(states, dim=1)
+    if readout is not None:
+        x = x[torch.arange(len(x), device=x.device), readout][:, None]
+    return x @ model.W_U + model.b_U
+
+
+def check_recurrence(model: LSTM, tokens: torch.Tensor, readout: torch.Tensor | None) -> None:
+    """ValueError unless :func:`recurrent_logits` without a change reproduces ``model``'s own logits
+    on ``tokens`` (it is a second copy of the step equations: this catches the two drifting apart)."""
+    with torch.no_grad():
+        if not torch.allclose(recurrent_logits(model, tokens, readout), model(tokens, readout), atol=1e-5):
+            raise ValueError("baselines.lstm.recurrent_logits no longer mirrors baselines.lstm.Recurrent")

@@ -1,0 +1,296 @@
+"""One adapter per network architecture: what an analysis may ask of a model without naming its class.
+
+In the spirit of pyvene's model cards and TransformerLens' conversion layer, each model class of
+:mod:`baselines` (:class:`~baselines.transformer.Transformer`, :class:`~baselines.lstm.LSTM`,
+:class:`~baselines.mlp.MLP`) has one :class:`Architecture` registered for it; :func:`architecture`
+finds it from a model. An adapter says
+
+- the model's **sites** (:class:`Site`: hook point, kind, layer, positions axis) in forward order,
+  and the site lists the analyses read (:meth:`Architecture.alignment_sites`,
+  :meth:`Architecture.probe_sites`) and the **neuron site** (:meth:`Architecture.neuron_site`);
+- whether it has **positions** (one activation per input position, or one vector per example) and
+  **attention heads**;
+- how to **run it with a change at a site** (:meth:`Architecture.run_with_change`): through the
+  site's hook, or, for a recurrent state, inside the recurrence at every step;
+- how to build an **untrained copy**, and its **cost-model shape** (tokens a training row puts
+  through it, attention flops, dispatched ops per training step).
+
+Analyses in :mod:`mechanisms` and the cost model in :mod:`compare` ask the adapter instead of testing
+a model's class or a method's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from baselines.hooks import hooks
+from baselines.lstm import LSTM, check_recurrence, recurrent_logits
+from baselines.mlp import MLP
+from baselines.transformer import Transformer
+
+# Site kinds.
+EMBED = "embed"
+RESIDUAL = "residual"
+ATTENTION_PATTERN = "attention_pattern"
+HEAD_OUTPUT = "head_output"
+MLP_PRE = "mlp_pre"
+MLP_POST = "mlp_post"
+HIDDEN = "hidden"
+CELL = "cell"
+
+#: A change at a site: the activation as (batch, positions, d) and the step → its replacement. The
+#: step is None where the change sees every position at once (through a hook), and ``t`` inside a
+#: recurrence, where it sees the state of step ``t`` alone as (batch, 1, d).
+Change = Callable[[torch.Tensor, "int | None"], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Site:
+    """A named activation site: its hook point ``name``, its ``kind`` (one of the constants above),
+    its ``layer`` (None before the first layer) and whether analyses read it per input position
+    (``positions``; False where the architecture has one vector per example)."""
+
+    name: str
+    kind: str
+    layer: int | None
+    positions: bool
+
+
+class Architecture:
+    """What an analysis may ask of a network: the base holds what the architectures share."""
+
+    #: The architecture's name (the learner's method name).
+    name: ClassVar[str]
+    #: The model class this adapter describes.
+    model_class: ClassVar[type[nn.Module]]
+    #: One activation per input position (False: one vector per example).
+    has_positions: ClassVar[bool] = True
+    #: Attention heads whose patterns and outputs have hooks.
+    has_heads: ClassVar[bool] = False
+
+    def sites(self, model: nn.Module) -> list[Site]:
+        """Every site of ``model`` in the order the forward pass reaches it."""
+        raise NotImplementedError
+
+    def alignment_sites(self, model: nn.Module) -> list[str]:
+        """The sites program alignment probes and intervenes at (:mod:`mechanisms.align`), in order."""
+        raise NotImplementedError
+
+    def probe_sites(self, model: nn.Module) -> list[str]:
+        """The sites the depth probes read (:mod:`mechanisms.probes`), in order."""
+        raise NotImplementedError
+
+    def neuron_site(self, cfg: Any) -> str | None:
+        """The hook holding the model's neurons, the last hidden layer's post-activation (None
+        without one). ``cfg``: the model's config, or any object with its fields (a learner)."""
+        return None
+
+    def as_positions(self, act: torch.Tensor) -> torch.Tensor:
+        """A site's activation as (batch, positions, d)."""
+        return act
+
+    def recurrent_state(self, site: str | None) -> tuple[int, str] | None:
+        """(layer, state) when a change at ``site`` acts inside a recurrence, else None."""
+        return None
+
+    def run_with_change(
+        self,
+        model: nn.Module,
+        tokens: torch.Tensor,
+        readout: torch.Tensor | None,
+        site: str | None,
+        change: Change | None,
+    ) -> torch.Tensor:
+        """``model(tokens, readout)`` with ``change`` applied at ``site`` (None: no change); the
+        result keeps the autograd graph (a change may be trained through it)."""
+        if site is None:
+            return model(tokens, readout)
+
+        def hook(act: torch.Tensor, _name: str) -> torch.Tensor:
+            return change(self.as_positions(act), None).reshape(act.shape)
+
+        with hooks(model, {site: hook}):
+            return model(tokens, readout)
+
+    def check_changes(self, model: nn.Module, tokens: torch.Tensor, readout: torch.Tensor | None) -> None:
+        """ValueError when :meth:`run_with_change` would not act on ``model`` as it computes (only
+        where the adapter re-implements part of the forward pass)."""
+
+    def untrained(self, model: nn.Module, seed: int) -> nn.Module:
+        """A freshly initialized network of ``model``'s architecture and config, on its device."""
+        fresh = self.model_class(model.cfg, torch.Generator().manual_seed(seed))
+        return fresh.to(next(model.parameters()).device).eval()
+
+    # --- the cost model's shape ---------------------------------------------------------------
+    def tokens_per_row(self, width: int, per_position: bool) -> int:
+        """Tokens one training row of ``width`` tokens puts through the network: a sequence model
+        reads the row's tokens, plus the separator where one label is read out."""
+        return width + (0 if per_position else 1)
+
+    def attention_flops(self, cfg: Any, tokens: int) -> float:
+        """Forward flops per row beyond the weight products (attention scores and mixing)."""
+        return 0.0
+
+    def step_ops(self, cfg: Any, tokens: int) -> int:
+        """Dispatched operation groups per training step: one per layer, after the embedding."""
+        return 1 + cfg.n_layers
+
+
+class TransformerArchitecture(Architecture):
+    """:class:`baselines.transformer.Transformer`: a residual stream with attention heads."""
+
+    name = "transformer"
+    model_class = Transformer
+    has_heads = True
+
+    def sites(self, model: nn.Module) -> list[Site]:
+        out = [Site("blocks.0.hook_resid_pre", RESIDUAL, None, True)]
+        for layer in range(model.cfg.n_layers):
+            # A later block's hook_resid_pre is the previous block's hook_resid_post: listed once.
+            block = f"blocks.{layer}"
+            out.append(Site(f"{block}.attn.hook_pattern", ATTENTION_PATTERN, layer, True))
+            out.append(Site(f"{block}.attn.hook_z", HEAD_OUTPUT, layer, True))
+            if not model.cfg.attn_only:
+                out.append(Site(f"{block}.hook_resid_mid", RESIDUAL, layer, True))
+                out.append(Site(f"{block}.mlp.hook_pre", MLP_PRE, layer, True))
+                out.append(Site(f"{block}.mlp.hook_post", MLP_POST, layer, True))
+            out.append(Site(f"{block}.hook_resid_post", RESIDUAL, layer, True))
+        return out
+
+    def alignment_sites(self, model: nn.Module) -> list[str]:
+        """The residual stream before the first block and after each attention and MLP."""
+        return [s.name for s in self.sites(model) if s.kind == RESIDUAL]
+
+    def probe_sites(self, model: nn.Module) -> list[str]:
+        """The residual stream before the first block and after each block."""
+        posts = [f"blocks.{layer}.hook_resid_post" for layer in range(model.cfg.n_layers)]
+        return ["blocks.0.hook_resid_pre", *posts]
+
+    def neuron_site(self, cfg: Any) -> str | None:
+        if cfg.attn_only or not cfg.n_layers:
+            return None
+        return f"blocks.{cfg.n_layers - 1}.mlp.hook_post"
+
+    def attention_flops(self, cfg: Any, tokens: int) -> float:
+        """Scores and weighted values: tokens² per head dimension, per layer."""
+        return 4 * tokens * tokens * cfg.n_heads * cfg.d_head * cfg.n_layers
+
+    def pattern_sites(self, model: nn.Module) -> list[str]:
+        """Each layer's attention pattern (batch, heads, queries, keys), in layer order."""
+        return [s.name for s in self.sites(model) if s.kind == ATTENTION_PATTERN]
+
+
+class LSTMArchitecture(Architecture):
+    """:class:`baselines.lstm.LSTM`: recurrent hidden (and, for an LSTM cell, cell) states."""
+
+    name = "lstm"
+    model_class = LSTM
+
+    def sites(self, model: nn.Module) -> list[Site]:
+        out = [Site("hook_embed", EMBED, None, True)]
+        for layer, block in enumerate(model.layers):
+            if block.cell == "lstm":  # the cell state of a step is computed before its hidden state
+                out.append(Site(f"layers.{layer}.hook_cell", CELL, layer, True))
+            out.append(Site(f"layers.{layer}.hook_hidden", HIDDEN, layer, True))
+        return out
+
+    def alignment_sites(self, model: nn.Module) -> list[str]:
+        """The embedding, then each layer's hidden and cell state."""
+        out = ["hook_embed"]
+        for layer, block in enumerate(model.layers):
+            out.append(f"layers.{layer}.hook_hidden")
+            if block.cell == "lstm":
+                out.append(f"layers.{layer}.hook_cell")
+        return out
+
+    def probe_sites(self, model: nn.Module) -> list[str]:
+        return self.alignment_sites(model)
+
+    def recurrent_state(self, site: str | None) -> tuple[int, str] | None:
+        if site is None or not site.startswith("layers."):
+            return None
+        _, layer, hook = site.split(".")
+        return int(layer), hook.removeprefix("hook_")
+
+    def run_with_change(
+        self,
+        model: nn.Module,
+        tokens: torch.Tensor,
+        readout: torch.Tensor | None,
+        site: str | None,
+        change: Change | None,
+    ) -> torch.Tensor:
+        """A change at a hidden or cell state acts inside the recurrence at every step
+        (:func:`baselines.lstm.recurrent_logits`), so that later steps see it; elsewhere through
+        the hook."""
+        state = self.recurrent_state(site)
+        if state is None:
+            return super().run_with_change(model, tokens, readout, site, change)
+
+        def inside(h: torch.Tensor, step: int) -> torch.Tensor:
+            return change(h[:, None], step)[:, 0]
+
+        return recurrent_logits(model, tokens, readout, state, inside)
+
+    def check_changes(self, model: nn.Module, tokens: torch.Tensor, readout: torch.Tensor | None) -> None:
+        check_recurrence(model, tokens, readout)
+
+    def step_ops(self, cfg: Any, tokens: int) -> int:
+        """The recurrence runs step by step: one group per token per layer."""
+        return 1 + cfg.n_layers * tokens
+
+
+class MLPArchitecture(Architecture):
+    """:class:`baselines.mlp.MLP`: one vector per example (the embeddings concatenated)."""
+
+    name = "mlp"
+    model_class = MLP
+    has_positions = False
+
+    def sites(self, model: nn.Module) -> list[Site]:
+        out = [Site("hook_embed", EMBED, None, False)]
+        for layer in range(len(model.blocks)):
+            out.append(Site(f"blocks.{layer}.hook_pre", MLP_PRE, layer, False))
+            out.append(Site(f"blocks.{layer}.hook_post", MLP_POST, layer, False))
+        return out
+
+    def alignment_sites(self, model: nn.Module) -> list[str]:
+        """The embedding and each hidden layer after its activation."""
+        return [s.name for s in self.sites(model) if s.kind in (EMBED, MLP_POST)]
+
+    def probe_sites(self, model: nn.Module) -> list[str]:
+        """The embedding alone: the depth probes read positions, which only the embedding keeps."""
+        return ["hook_embed"]
+
+    def neuron_site(self, cfg: Any) -> str | None:
+        return f"blocks.{cfg.n_layers - 1}.hook_post" if cfg.n_layers else None
+
+    def as_positions(self, act: torch.Tensor) -> torch.Tensor:
+        return act.reshape(act.shape[0], 1, -1)
+
+    def tokens_per_row(self, width: int, per_position: bool) -> int:
+        """The MLP reads a row as one input."""
+        return 1
+
+
+#: The adapters by model class.
+ARCHITECTURES: dict[type[nn.Module], Architecture] = {
+    arch.model_class: arch for arch in (TransformerArchitecture(), LSTMArchitecture(), MLPArchitecture())
+}
+TRANSFORMER = ARCHITECTURES[Transformer]
+LSTM_ARCHITECTURE = ARCHITECTURES[LSTM]
+MLP_ARCHITECTURE = ARCHITECTURES[MLP]
+
+
+def architecture(model: nn.Module) -> Architecture:
+    """The adapter of ``model``'s class; ValueError naming the known architectures otherwise."""
+    try:
+        return ARCHITECTURES[type(model)]
+    except KeyError:
+        known = ", ".join(cls.__name__ for cls in ARCHITECTURES)
+        raise ValueError(f"no architecture adapter for {type(model).__name__}; known: {known}") from None
