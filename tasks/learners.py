@@ -114,6 +114,10 @@ class LearnerInfo:
     has_model: ClassVar[bool] = False
     #: True where many fits of one spec can run as one batched job (``baselines.fit_many``).
     batchable: ClassVar[bool] = False
+    #: True where ``fit`` takes per-position targets (``y`` of shape (n, L) scored where ``mask`` is
+    #: True); a learner that declares False raises :class:`NotApplicable` from ``data_params`` for
+    #: such data and ValueError from ``fit`` (both checked by :func:`tasks.contract.check_learner`).
+    takes_per_position: ClassVar[bool] = True
 
     @classmethod
     def data_params(cls, split: Split, params: dict[str, Any]) -> dict[str, Any]:

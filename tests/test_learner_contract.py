@@ -1,84 +1,125 @@
-"""The learner contract (tasks.learners), checked on every registered method, the synthesizer included."""
+"""The learner contract (tasks.learners), checked by tasks.contract on every registered learner."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-from sklearn.base import clone
+from sklearn.base import BaseEstimator
 
-from compare.methods import make_learner, method_names
+import baselines  # noqa: F401  (registers the networks and the classic baselines)
+import synth  # noqa: F401  (registers the synthesizer)
 from tasks import SpecError, Split
-
-TINY = {"steps": 5, "eval_points": 3}
-
-
-def modular_split(n: int = 40, p: int = 7) -> Split:
-    rng = np.random.default_rng(0)
-    X = rng.integers(0, p, size=(n, 2))
-    return Split(X=X, y=(X[:, 0] + X[:, 1]) % p, d_vocab=p, n_classes=p, columns=("x", "y"))
+from tasks.contract import CHECKS, QUICK_BUDGETS, check_learner, single_label_split
+from tasks.learners import AT_LEAST_1, LEARNERS, LearnerInfo, NotApplicable
+from tasks.spec import split_spec, typed_params
 
 
-def learner_for(name: str, split: Split, seed: int = 0):
-    learner = make_learner(name, split, random_state=seed)
-    return learner.set_params(**TINY) if learner.has_model else learner
+def test_every_learner_is_registered():
+    assert len(LEARNERS) >= 2 and all(issubclass(cls, LearnerInfo) for cls in LEARNERS.values())
 
 
-@pytest.mark.parametrize("name", method_names())
-def test_every_learner_clones_and_round_trips_its_params(name):
-    learner = learner_for(name, modular_split())
-    params = learner.get_params()
-    copy = clone(learner)
-    assert copy is not learner and copy.get_params() == params
-    assert copy.set_params(random_state=7).get_params()["random_state"] == 7
-    assert type(learner)(**params).get_params() == params
+@pytest.mark.parametrize("check", CHECKS, ids=lambda check: check.__name__)
+@pytest.mark.parametrize("name", sorted(LEARNERS))
+def test_every_learner_follows_the_contract(name, check):
+    """Each rule of :func:`tasks.contract.check_learner`, run on every registered learner."""
+    check(LEARNERS[name], QUICK_BUDGETS)
 
 
-@pytest.mark.parametrize("name", method_names())
-def test_every_learner_fits_predicts_and_scores_with_one_signature(name):
-    split = modular_split()
-    learner = learner_for(name, split)
-    before = set(vars(learner))
-    assert learner.fit(split.X, split.y, mask=None, eval_sets={"test": split}) is learner
-    fitted = set(vars(learner)) - before
-    assert fitted and all(attr.endswith("_") for attr in fitted), sorted(fitted)
-    pred = learner.predict(split.X[:9])
-    assert pred.shape == (9,) and pred.dtype == np.int64 and ((0 <= pred) & (pred < 7)).all()
-    assert 0.0 <= learner.score(split.X, split.y) <= 1.0
-    assert learner.score(split.X, split.y, mask=None) == learner.score(split.X, split.y)
-    summary = learner.fitted_summary()
-    assert isinstance(summary, dict)
+class Majority(LearnerInfo, BaseEstimator):
+    """A small learner that follows the contract (not registered): the most common label of each
+    position, ties broken by ``random_state``; ``smoothing`` only exists to have a range."""
+
+    param_ranges = {"smoothing": AT_LEAST_1}
+
+    def __init__(self, *, smoothing: int = 1, random_state: int | None = 0) -> None:
+        self.smoothing = smoothing
+        self.random_state = random_state
+
+    def fit(self, X, y, *, mask=None, eval_sets=None):
+        y = np.asarray(y) if mask is None else np.where(mask, y, -1)
+        rows = y.reshape(len(y), -1)
+        tie = np.random.default_rng(self.random_state).random(int(rows.max()) + 2) / 2
+        self.labels_ = np.array([np.argmax(np.bincount(c[c >= 0], minlength=len(tie) - 1) + tie[:-1])
+                                 for c in rows.T])
+        self.per_position_ = np.ndim(y) == 2
+        return self
+
+    def predict(self, X):
+        if not self.per_position_:
+            return np.full(len(X), self.labels_[0], dtype=np.int64)
+        return np.tile(self.labels_[: np.shape(X)[1]], (len(X), 1)).astype(np.int64)
 
 
-@pytest.mark.parametrize("name", method_names())
-def test_the_same_seed_gives_the_same_predictions(name):
-    split = modular_split()
-    torch.manual_seed(0)
-    a = learner_for(name, split, seed=3).fit(split.X, split.y).predict(split.X)
-    torch.manual_seed(1)  # the learner's own seed decides, not torch's global state
-    b = learner_for(name, split, seed=3).fit(split.X, split.y).predict(split.X)
-    assert np.array_equal(a, b)
+class GlobalSeed(Majority):
+    def fit(self, X, y, *, mask=None, eval_sets=None):
+        self.random_state = int(np.random.randint(100))  # draws from the global state, changes a param
+        return super().fit(X, y, mask=mask, eval_sets=eval_sets)
 
 
-@pytest.mark.parametrize("name", method_names())
-def test_a_mask_is_the_same_as_unscored_labels(name):
-    """Per-position targets: ``mask`` False and ``y = -1`` mean the same to every learner that takes them."""
-    rng = np.random.default_rng(2)
-    X = rng.integers(0, 3, size=(24, 5))
-    y = np.roll(X, 1, axis=1)
-    mask = np.ones(X.shape, bool)
-    mask[:, 0] = False
-    split = Split(X=X, y=np.where(mask, y, -1), d_vocab=3, n_classes=3, columns=tuple("abcde"), mask=mask)
-    if name == "mlp":
-        pytest.skip("the MLP takes one label per example")
-    if name == "synth":
-        learner = make_learner("synth:dsl=seq", split, max_candidates=20000)
-    else:
-        learner = learner_for(name, split)
-    masked = clone(learner).fit(X, y, mask=mask).predict(X)
-    unscored = clone(learner).fit(X, np.where(mask, y, -1)).predict(X)
-    assert np.array_equal(masked[mask], unscored[mask])
-    assert learner.fit(X, y, mask=mask).score(X, y, mask=mask) == learner.score(X, np.where(mask, y, -1))
+class UnderscorelessFit(Majority):
+    def fit(self, X, y, *, mask=None, eval_sets=None):
+        self.labels = 0
+        return super().fit(X, y, mask=mask, eval_sets=eval_sets)
+
+
+class WrongScore(Majority):
+    def score(self, X, y, mask=None) -> float:
+        return 1.0
+
+
+class PositionalInit(Majority):
+    def __init__(self, smoothing: int = 1, *, random_state: int | None = 0) -> None:
+        super().__init__(smoothing=smoothing, random_state=random_state)
+
+
+class UnrangedParam(Majority):
+    param_ranges = {}
+
+
+class SaysNoPerPosition(Majority):
+    takes_per_position = False  # but accepts such data
+
+    @classmethod
+    def data_params(cls, split, params):
+        if split.per_position:
+            raise NotApplicable("no per-position targets")
+        return {}
+
+
+def test_check_learner_passes_a_learner_that_follows_the_contract():
+    check_learner(Majority)
+
+
+@pytest.mark.parametrize(
+    "cls, words",
+    [
+        (GlobalSeed, "random_state"),
+        (UnderscorelessFit, "not ending in _"),
+        (WrongScore, "accuracy"),
+        (PositionalInit, "keyword-only"),
+        (UnrangedParam, "without a declared range"),
+        (SaysNoPerPosition, "fit accepts per-position targets"),
+    ],
+    ids=lambda v: v.__name__ if isinstance(v, type) else "",
+)
+def test_check_learner_fails_a_learner_that_breaks_it(cls, words):
+    with pytest.raises(AssertionError, match=words):
+        check_learner(cls)
+
+
+def modular_split() -> Split:
+    return single_label_split()
+
+
+def made(spec: str, split: Split):
+    """The checked learner of a method spec (as a grid makes it, without compare's shape defaults)."""
+    name, text = split_spec(spec)
+    cls = LEARNERS[name]
+    params = typed_params(cls, name, text)
+    learner = cls(**(params | cls.data_params(split, params)))
+    learner.check()
+    return learner
 
 
 @pytest.mark.parametrize(
@@ -104,7 +145,7 @@ def test_a_mask_is_the_same_as_unscored_labels(name):
 )
 def test_every_numeric_parameter_has_a_declared_range(spec, words):
     with pytest.raises(SpecError) as error:
-        make_learner(spec, modular_split())
+        made(spec, modular_split())
     message = str(error.value)
     assert "\n" not in message
     for word in words:
@@ -114,4 +155,4 @@ def test_every_numeric_parameter_has_a_declared_range(spec, words):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")
 def test_cuda_without_a_gpu_is_refused_up_front():
     with pytest.raises(SpecError, match="no CUDA GPU"):
-        make_learner("mlp:device=cuda", modular_split())
+        made("mlp:device=cuda", modular_split())
