@@ -3,8 +3,8 @@
 A program's subexpressions are the candidate intermediate variables a network may compute
 (:meth:`synth.program.Program.trace`). An *intervention* sets one subexpression's value (per example,
 or per position of a sequence value) and re-evaluates the rest of the program on top of it: the
-high-level half of an interchange intervention (Geiger et al.; ../shared/ANCHORS.md, "Probing and
-causal alignment"). Every occurrence of the subexpression takes the set value (a repeated
+high-level half of an interchange intervention (Geiger et al. 2021, "Causal Abstractions of Neural
+Networks", NeurIPS). Every occurrence of the subexpression takes the set value (a repeated
 subexpression is one variable).
 
 :func:`evaluate_with` does this with the DSL's vectorized semantics on a whole batch;

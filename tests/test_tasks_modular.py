@@ -13,7 +13,8 @@ def _inv(y: int, p: int) -> int:
     return pow(y, -1, p)  # Python's own modular inverse, not the task's Fermat formula
 
 
-# Written out independently of tasks.modular, from the list in ANCHORS.md.
+# Written out independently of tasks.modular, from the operations of Power et al. 2022, "Grokking"
+# (openai/grok, grok/data.py).
 PLAIN = {
     "x+y": lambda x, y, p: (x + y) % p,
     "x-y": lambda x, y, p: (x - y) % p,
