@@ -59,7 +59,7 @@ def fmt(value, digits: int = 3) -> str:
 
 def plots(args, learner, result, test, name: str) -> None:
     if args.plots:
-        tokens = learner._tensors(test.X[:1], None, torch.device("cpu")).X.numpy()
+        tokens = learner.encode(test.X[:1]).tokens
         write_plots(learner, result, tokens, Path(args.plots) / name)
 
 

@@ -1,6 +1,6 @@
 """Attention-head scores of a transformer, computed from the tokens alone.
 
-Pattern matrices follow TransformerLens's ``head_detector`` (see ../shared/ANCHORS.md, "Head scores"):
+Pattern matrices follow TransformerLens's ``head_detector`` (``transformer_lens.head_detector``):
 
 - *previous token*: query ``i`` → key ``i-1``;
 - *duplicate token*: query ``i`` → every earlier key ``j < i`` holding the same token;
@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from baselines.architectures import ATTENTION_PATTERN, architecture
 from baselines.hooks import run_with_cache
 
 #: Rows per forward pass when reading activations (keeps memory flat on large splits).
@@ -99,7 +100,7 @@ def pattern_score(attention: np.ndarray, pattern: np.ndarray, real: np.ndarray |
 
 def attention_patterns(model: nn.Module, tokens: np.ndarray) -> np.ndarray:
     """Attention weights (layers, n, heads, q, k) of ``model`` on ``tokens`` (every query position)."""
-    names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(model.cfg.n_layers)]
+    names = [site.name for site in architecture(model).sites(model) if site.kind == ATTENTION_PATTERN]
     cache = activations(model, np.asarray(tokens), names)
     return np.stack([cache[name] for name in names])
 

@@ -173,12 +173,13 @@ def network_batch_loss(learner: Any, train: Any) -> tuple[BatchLoss, int]:
     from baselines.training import masked_loss
 
     device = next(learner.model_.parameters()).device
-    data = learner._tensors(train.X, learner._targets(train.X, apply_mask(train.y, train.mask)), device)
+    tokens, readout = learner.encode(train.X).tensors(device)
+    targets = torch.as_tensor(learner.encode_targets(train.X, apply_mask(train.y, train.mask)), device=device)
 
     def loss(model: nn.Module, rows: torch.Tensor) -> torch.Tensor:
         rows = rows.to(device)
-        R = None if data.R is None else data.R[rows]
-        total, count = masked_loss(model(data.X[rows], R)[None], data.T[rows][None])
+        R = None if readout is None else readout[rows]
+        total, count = masked_loss(model(tokens[rows], R)[None], targets[rows][None])
         return total[0] / count[0].clamp(min=1)
 
     return loss, len(train)

@@ -20,8 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from baselines.architectures import architecture
 from baselines.hooks import run_with_cache
-from baselines.learners import MLPLearner, NeuralLearner, TransformerLearner
+from baselines.learners import NeuralLearner
 from mechanisms import fourier, structure
 from tasks.base import Split
 from tasks.modular import ModularTask
@@ -37,9 +38,11 @@ CHUNK = 8192
 def covered(task, learner) -> None:
     """Raise ValueError (one line naming what is covered) unless the analysis applies to this pair."""
     ok_task = isinstance(task, ModularTask) and task.op in COVERED_OPS
-    ok_learner = isinstance(learner, MLPLearner) or (
-        isinstance(learner, TransformerLearner) and not learner.attn_only
-    )
+    # The circuit is read from the neurons: networks whose architecture has a neuron site (a
+    # transformer with an MLP, an MLP with a hidden layer) qualify; the learner carries the config
+    # fields that decide it.
+    arch = getattr(learner, "architecture", None)
+    ok_learner = arch is not None and arch.neuron_site(learner) is not None
     if not (ok_task and ok_learner):
         spec = getattr(task, "spec", repr(task))
         raise ValueError(
@@ -49,10 +52,12 @@ def covered(task, learner) -> None:
 
 
 def neuron_hook(model: nn.Module) -> str:
-    """The hook point holding the neurons: the last block's MLP post-activation."""
-    last = len(model.blocks) - 1
-    mlp = ".mlp" if hasattr(model.blocks[last], "mlp") else ""
-    return f"blocks.{last}{mlp}.hook_post"
+    """The hook point holding the neurons: the last block's MLP post-activation (the architecture's
+    :meth:`~baselines.architectures.Architecture.neuron_site`); ValueError for a network without one."""
+    site = architecture(model).neuron_site(model.cfg)
+    if site is None:
+        raise ValueError(f"{type(model).__name__} of this config has no neurons (no MLP layer)")
+    return site
 
 
 def all_pairs(p: int) -> np.ndarray:
@@ -73,13 +78,13 @@ def run_pairs(
     (the learner's final model by default) on inputs encoded as the learner encodes them."""
     model = learner.model_ if model is None else model
     device = next(model.parameters()).device
-    data = learner._tensors(all_pairs(p), None, device)
+    tokens, readout = learner.encode(all_pairs(p)).tensors(device)
     hook = neuron_hook(model)
     logits, acts = [], []
     with torch.no_grad():
-        for i in range(0, len(data.X), CHUNK):
-            X = data.X[i : i + CHUNK]
-            R = None if data.R is None else data.R[i : i + CHUNK]
+        for i in range(0, len(tokens), CHUNK):
+            X = tokens[i : i + CHUNK]
+            R = None if readout is None else readout[i : i + CHUNK]
             if neurons:
                 out, cache = run_with_cache(model, X, R, names=[hook])
                 acts.append(cache[hook].reshape(len(X), -1).double().cpu().numpy())
@@ -102,18 +107,18 @@ def checkpoint_logits(learner: NeuralLearner, p: int, states: list[dict[str, tor
 
     template = learner.model_.eval()
     device = next(template.parameters()).device
-    data = learner._tensors(all_pairs(p), None, device)
+    tokens, readout = learner.encode(all_pairs(p)).tensors(device)
     out = []
     for first in range(0, len(states), CHECKPOINT_STACK):
         group = states[first : first + CHECKPOINT_STACK]
         engine = StackedEngine([template] * len(group))  # then each slot takes its checkpoint's weights
         engine.module.load_state_dict({name: torch.stack([st[name] for st in group]) for name in group[0]})
-        chunk = eval_chunk(engine.n_models, data.X.shape[-1])
+        chunk = eval_chunk(engine.n_models, tokens.shape[-1])
         parts = []
         with torch.no_grad():
-            for i in range(0, len(data.X), chunk):
-                R = None if data.R is None else data.R[i : i + chunk]
-                parts.append(engine.logits(data.X[i : i + chunk], R, shared=True)[:, :, 0].double().cpu())
+            for i in range(0, len(tokens), chunk):
+                R = None if readout is None else readout[i : i + chunk]
+                parts.append(engine.logits(tokens[i : i + chunk], R, shared=True)[:, :, 0].double().cpu())
         out.append(torch.cat(parts, dim=1).numpy())
     return np.concatenate(out) if out else np.zeros((0, p * p, 0))
 

@@ -6,7 +6,7 @@ Variables, at every real (non-pad) position ``t`` of a bracket word, after readi
 - *innermost type* (Dyck-2): the type of the open bracket on top of the stack (0 for ``(``, 1 for
   ``[``), or ``n_types`` when none is open; a closer pops the top whatever its type.
 
-Probes (Hewitt & Liang 2019, ../shared/ANCHORS.md "Probing and causal alignment"): a multinomial
+Probes (Hewitt & Liang 2019, "Designing and Interpreting Probes with Control Tasks"): a multinomial
 logistic regression with fixed settings (standardized features, C = 10, lbfgs, 500 iterations), fitted
 on one split's activations and scored on another's, pooled over positions. The *control task* gives
 each (token, position) type one random label drawn from the real labels' empirical distribution (same
@@ -25,8 +25,10 @@ that version is reported beside it (``subspace``), against random subspaces of i
 In an LSTM the hidden and cell hooks see the states after the whole sequence has run (the recurrence
 reads its own copies, and the cell hook is read-only), so a hook there would reach only the readout.
 The causal test of a recurrent site therefore re-runs the recurrence with the projection applied at
-every step, before the state feeds the next one (:func:`recurrent_logits`, which mirrors
-:mod:`baselines.lstm` and is checked against the model's own output on every call). Other sites
+every step, before the state feeds the next one (the architecture adapter's
+:meth:`~baselines.architectures.Architecture.run_with_change`, through
+:func:`baselines.lstm.recurrent_logits`, which is checked against the model's own output on every
+call). Other sites
 count only if replacing them through their hook changes the output (tested by perturbing them).
 """
 
@@ -44,8 +46,8 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 from torch import nn
 
-from baselines.hooks import hook_points, run_with_hooks
-from baselines.lstm import LSTM
+from baselines.architectures import architecture
+from baselines.hooks import run_with_hooks
 from mechanisms.ablation import HookFn, masked_accuracy
 from mechanisms.heads import CHUNK, activations, model_device
 
@@ -154,15 +156,11 @@ def _by_position(correct: np.ndarray, real: np.ndarray) -> list[float | None]:
 
 
 def probe_sites(model: nn.Module) -> list[str]:
-    """The sites probed: the embedding and each layer's residual stream (transformer:
-    ``blocks.0.hook_resid_pre``, ``blocks.{l}.hook_resid_post``), or the embedding and each layer's
-    hidden and cell state (LSTM: ``hook_embed``, ``layers.{l}.hook_hidden`` / ``hook_cell``)."""
-    names = list(hook_points(model))
-    if "blocks.0.hook_resid_pre" in names:
-        return ["blocks.0.hook_resid_pre", *[n for n in names if n.endswith("hook_resid_post")]]
-    recurrent = [n for n in names if n.endswith(("hook_hidden", "hook_cell"))]
-    recurrent.sort(key=lambda n: (n.rsplit(".", 1)[0], not n.endswith("hook_hidden")))  # hidden, then cell
-    return (["hook_embed"] if "hook_embed" in names else []) + recurrent
+    """The sites probed (:meth:`baselines.architectures.Architecture.probe_sites`): the embedding and
+    each layer's residual stream (transformer: ``blocks.0.hook_resid_pre``,
+    ``blocks.{l}.hook_resid_post``), or the embedding and each layer's hidden and cell state (LSTM:
+    ``hook_embed``, ``layers.{l}.hook_hidden`` / ``hook_cell``)."""
+    return architecture(model).probe_sites(model)
 
 
 def site_features(model: nn.Module, data: ProbeData, sites: list[str]) -> dict[str, np.ndarray]:
@@ -216,64 +214,20 @@ def reaches_output(model: nn.Module, site: str, data: ProbeData) -> bool:
     return not torch.allclose(base, moved)
 
 
-def _recurrent_site(model: nn.Module, site: str) -> tuple[int, str] | None:
-    """(layer, "hidden" | "cell") for an LSTM/GRU state site, else None."""
-    if not isinstance(model, LSTM) or not site.startswith("layers."):
-        return None
-    _, layer, hook = site.split(".")
-    return int(layer), hook.removeprefix("hook_")
-
-
-def recurrent_logits(
-    model: LSTM,
-    tokens: torch.Tensor,
-    readout: torch.Tensor | None,
-    site: tuple[int, str] | None = None,
-    change=None,
-) -> torch.Tensor:
-    """The logits of ``model`` (an unstacked :class:`baselines.lstm.LSTM`) with ``change`` applied to
-    the state at ``site`` ((layer, "hidden" or "cell")) at every step, inside the recurrence. The same
-    step equations as :class:`baselines.lstm.Recurrent` (without ``site``, the same logits)."""
-    x = model.W_E[tokens]
-    for index, layer in enumerate(model.layers):
-        lstm = layer.cell == "lstm"
-        d = layer.W_hh.shape[0]
-        inputs = x @ layer.W_ih + (layer.b_ih + layer.b_hh if lstm else layer.b_ih)
-        h = c = x.new_zeros(x.shape[0], d)
-        states = []
-        for t in range(x.shape[1]):
-            if lstm:
-                i, f, g, o = (inputs[:, t] + h @ layer.W_hh).chunk(4, dim=-1)
-                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-                if site == (index, "cell"):
-                    c = change(c)
-                h = torch.sigmoid(o) * torch.tanh(c)
-            else:
-                xr, xz, xn = inputs[:, t].chunk(3, dim=-1)
-                hr, hz, hn = (layer.b_hh + h @ layer.W_hh).chunk(3, dim=-1)
-                r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
-                h = (1 - z) * torch.tanh(xn + r * hn) + z * h
-            if site == (index, "hidden"):
-                h = change(h)
-            states.append(h)
-        x = torch.stack(states, dim=1)
-    if readout is not None:
-        x = x[torch.arange(len(x), device=x.device), readout][:, None]
-    return x @ model.W_U + model.b_U
-
-
-def recurrent_accuracy(model: LSTM, data: ProbeData, site: tuple[int, str], change) -> float:
-    """Masked accuracy with ``change`` applied inside the recurrence at ``site``; ValueError if the
-    mirrored recurrence does not reproduce the model's own logits (the model code changed)."""
+def recurrent_accuracy(model: nn.Module, data: ProbeData, site: str, change) -> float:
+    """Masked accuracy with ``change(state, step)`` applied inside the recurrence at the state
+    ``site``; ValueError if the adapter's mirrored recurrence does not reproduce the model's own
+    logits (the model code changed)."""
+    arch = architecture(model)
     device = model_device(model)
     right = total = 0
     with torch.no_grad():
         for i in range(0, len(data.tokens), CHUNK):
             X = torch.as_tensor(data.tokens[i : i + CHUNK], device=device)
             R = None if data.readout is None else torch.as_tensor(data.readout[i : i + CHUNK], device=device)
-            if i == 0 and not torch.allclose(recurrent_logits(model, X, R), model(X, R), atol=1e-5):
-                raise ValueError("mechanisms.probes.recurrent_logits no longer mirrors baselines.lstm")
-            pred = recurrent_logits(model, X, R, site, change).argmax(-1).cpu().numpy()
+            if i == 0:
+                arch.check_changes(model, X, R)
+            pred = arch.run_with_change(model, X, R, site, change).argmax(-1).cpu().numpy()
             T = data.targets[i : i + CHUNK]
             scored = T >= 0
             right += int((pred[scored] == T[scored]).sum())
@@ -284,15 +238,14 @@ def recurrent_accuracy(model: LSTM, data: ProbeData, site: tuple[int, str], chan
 def intervenable(model: nn.Module, site: str, data: ProbeData) -> bool:
     """Whether the causal test can act at ``site``: a recurrent state (inside the recurrence), or a
     hook whose replacement reaches the output."""
-    return _recurrent_site(model, site) is not None or reaches_output(model, site, data)
+    return architecture(model).recurrent_state(site) is not None or reaches_output(model, site, data)
 
 
 def projected_accuracy(model: nn.Module, site: str, data: ProbeData, directions: np.ndarray, mean) -> float:
     """Task accuracy on ``data`` with ``directions`` projected out at ``site`` (every position)."""
     project = projection_hook(directions, mean)
-    recurrent = _recurrent_site(model, site)
-    if recurrent is not None:
-        return recurrent_accuracy(model, data, recurrent, lambda x: project(x, site))
+    if architecture(model).recurrent_state(site) is not None:
+        return recurrent_accuracy(model, data, site, lambda x, _step: project(x, site))
     return masked_accuracy(model, data.tokens, data.targets, data.readout, {site: project})
 
 
@@ -324,6 +277,95 @@ def _probe_variable(train_F, train_labels, test_F, test_labels, test_real) -> di
     return {"accuracy": acc, "by_position": _by_position(pred == test_labels, test_real)}
 
 
+def _depth_variables(
+    train: ProbeData, test: ProbeData, n_types: int
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The probed variables' labels on both splits: depth, and for Dyck-2 the innermost type."""
+    variables = {"depth": (running_depth(train.X, n_types), running_depth(test.X, n_types))}
+    if n_types > 1:
+        variables["type"] = (innermost_type(train.X, n_types), innermost_type(test.X, n_types))
+    return variables
+
+
+def _control_labels(variables: dict, train: ProbeData, test: ProbeData, seed: int) -> dict:
+    """Each variable's control labels on both splits (one random label per (token, position))."""
+    width = max(train.X.shape[1], test.X.shape[1])
+    controls = {}
+    for i, (name, (tr_y, _)) in enumerate(variables.items()):
+        table = control_table(tr_y[train.real], train.pad_id + 1, width, seed + 7919 * (i + 1))
+        controls[name] = tuple(table[D.X, np.arange(D.X.shape[1])] for D in (train, test))
+    return controls
+
+
+def _site_row(
+    site: str,
+    tr_F: np.ndarray,
+    te_F: np.ndarray,
+    variables: dict,
+    controls: dict,
+    tr_real: np.ndarray,
+    te_real: np.ndarray,
+) -> dict:
+    """Probe and control accuracy and selectivity of every variable at ``site`` (the depth probe's
+    also per position)."""
+    row: dict = {"site": site}
+    for name, (tr_y, te_y) in variables.items():
+        probe = _probe_variable(tr_F[tr_real], tr_y[tr_real], te_F[te_real], te_y[te_real], te_real)
+        tr_c, te_c = controls[name]
+        control, _ = fit_probe(tr_F[tr_real], tr_c[tr_real], te_F[te_real], te_c[te_real])
+        prefix = "" if name == "depth" else f"{name}_"
+        row[f"{prefix}probe_accuracy"] = probe["accuracy"]
+        row[f"{prefix}control_accuracy"] = control
+        row[f"{prefix}selectivity"] = probe["accuracy"] - control
+        if name == "depth":
+            row["by_position"] = probe["by_position"]
+    return row
+
+
+def _causal_test(
+    model: nn.Module,
+    site: str,
+    tr_F: np.ndarray,
+    te_F: np.ndarray,
+    depth: tuple[np.ndarray, np.ndarray],
+    test: ProbeData,
+    train_real: np.ndarray,
+    seed: int,
+    n_random: int,
+) -> dict:
+    """The depth direction (and the depth classifier's subspace) projected out at ``site``, against
+    random directions (subspaces) of the same dimension; the direction's R² for depth on ``test``."""
+    F = tr_F[train_real]
+    u = depth_direction(F, depth[0][train_real].astype(np.float64))[None]
+    mean = F.mean(axis=0)
+    G = te_F[test.real]
+    fitted = (G - mean) @ u[0]
+    y = depth[1][test.real].astype(np.float64)
+    r2 = float(np.corrcoef(fitted, y)[0, 1] ** 2) if fitted.std() > 0 and y.std() > 0 else 0.0
+
+    def accuracy(directions: np.ndarray) -> float:
+        return projected_accuracy(model, site, test, directions, mean)
+
+    rng = np.random.default_rng(seed)
+    randoms = [accuracy(random_directions(u.shape[1], u.shape[0], rng)) for _ in range(n_random)]
+    # The stronger version: every direction the depth classifier reads, against as many random ones.
+    basis = probe_subspace(F, depth[0][train_real])
+    k = len(basis)
+    random_k = [accuracy(random_directions(u.shape[1], k, rng)) for _ in range(n_random)] if k else []
+    return {
+        "depth_direction": accuracy(u),
+        "random_direction": float(np.mean(randoms)),
+        "random_directions": randoms,
+        "depth_r2": r2,
+        "n_directions": int(u.shape[0]),
+        "subspace": {
+            "dimension": k,
+            "depth_subspace": accuracy(basis) if k else None,
+            "random_subspace": float(np.mean(random_k)) if k else None,
+        },
+    }
+
+
 def depth_analysis(
     model: nn.Module,
     train: ProbeData,
@@ -347,75 +389,27 @@ def depth_analysis(
     sites = probe_sites(model)
     tr_F, te_F = site_features(model, train, sites), site_features(model, test, sites)
     tr_real, te_real = train.real, test.real
-    variables = {"depth": (running_depth(train.X, n_types), running_depth(test.X, n_types))}
-    if n_types > 1:
-        variables["type"] = (innermost_type(train.X, n_types), innermost_type(test.X, n_types))
-    width = max(train.X.shape[1], test.X.shape[1])
-    controls = {}
-    for i, (name, (tr_y, _)) in enumerate(variables.items()):
-        table = control_table(tr_y[tr_real], train.pad_id + 1, width, seed + 7919 * (i + 1))
-        controls[name] = tuple(table[D.X, np.arange(D.X.shape[1])] for D in (train, test))
-
-    rows = []
-    for site in sites:
-        row: dict = {"site": site}
-        for name, (tr_y, te_y) in variables.items():
-            probe = _probe_variable(
-                tr_F[site][tr_real], tr_y[tr_real], te_F[site][te_real], te_y[te_real], te_real
-            )
-            tr_c, te_c = controls[name]
-            control, _ = fit_probe(tr_F[site][tr_real], tr_c[tr_real], te_F[site][te_real], te_c[te_real])
-            prefix = "" if name == "depth" else f"{name}_"
-            row[f"{prefix}probe_accuracy"] = probe["accuracy"]
-            row[f"{prefix}control_accuracy"] = control
-            row[f"{prefix}selectivity"] = probe["accuracy"] - control
-            if name == "depth":
-                row["by_position"] = probe["by_position"]
-        rows.append(row)
+    variables = _depth_variables(train, test, n_types)
+    controls = _control_labels(variables, train, test, seed)
+    rows = [_site_row(site, tr_F[site], te_F[site], variables, controls, tr_real, te_real) for site in sites]
     ranked = sorted(rows, key=lambda r: -r["selectivity"])
 
-    te_depth = variables["depth"][1]
+    depth = variables["depth"]
     causal_site = next((r["site"] for r in ranked if intervenable(model, r["site"], test)), None)
     ablation = {"site": causal_site, "none": masked_accuracy(model, test.tokens, test.targets, test.readout)}
     if causal_site is not None:
-        F = tr_F[causal_site][tr_real]
-        u = depth_direction(F, variables["depth"][0][tr_real].astype(np.float64))[None]
-        mean = F.mean(axis=0)
-        G = te_F[causal_site][te_real]
-        fitted = (G - mean) @ u[0]
-        y = te_depth[te_real].astype(np.float64)
-        r2 = float(np.corrcoef(fitted, y)[0, 1] ** 2) if fitted.std() > 0 and y.std() > 0 else 0.0
-
-        def accuracy(directions: np.ndarray) -> float:
-            return projected_accuracy(model, causal_site, test, directions, mean)
-
-        rng = np.random.default_rng(seed)
-        randoms = [accuracy(random_directions(u.shape[1], u.shape[0], rng)) for _ in range(n_random)]
-        # The stronger version: every direction the depth classifier reads, against as many random ones.
-        basis = probe_subspace(F, variables["depth"][0][tr_real])
-        k = len(basis)
-        random_k = [accuracy(random_directions(u.shape[1], k, rng)) for _ in range(n_random)] if k else []
-        ablation |= {
-            "depth_direction": accuracy(u),
-            "random_direction": float(np.mean(randoms)),
-            "random_directions": randoms,
-            "depth_r2": r2,
-            "n_directions": int(u.shape[0]),
-            "subspace": {
-                "dimension": k,
-                "depth_subspace": accuracy(basis) if k else None,
-                "random_subspace": float(np.mean(random_k)) if k else None,
-            },
-        }
+        ablation |= _causal_test(
+            model, causal_site, tr_F[causal_site], te_F[causal_site], depth, test, tr_real, seed, n_random
+        )
     else:
         ablation |= {"depth_direction": None, "random_direction": None}
     return {
         "sites": rows,
         "best_site": ranked[0]["site"] if ranked else None,
         "ablation": ablation,
-        "counter_unit": counter_unit(te_F, te_depth, te_real),
+        "counter_unit": counter_unit(te_F, depth[1], te_real),
         "labels": {
-            "depth": sorted(int(v) for v in np.unique(variables["depth"][0][tr_real])),
+            "depth": sorted(int(v) for v in np.unique(depth[0][tr_real])),
             "n_train_samples": int(tr_real.sum()),
             "n_test_samples": int(te_real.sum()),
         },

@@ -24,10 +24,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import torch
 
-from baselines.lstm import LSTM
-from baselines.transformer import Transformer
+from baselines.architectures import Architecture, architecture
 from mechanisms.ablation import ablation_table, masked_accuracy
 from mechanisms.heads import best_induction_score, head_table, repeated_random_tokens
 from mechanisms.probes import ProbeData, depth_analysis, depth_probe_accuracy, probe_sites
@@ -52,21 +50,28 @@ def bracket_types(split: Split) -> int | None:
     return split.pad_id // 2
 
 
+def sequence_architecture(learner) -> Architecture:
+    """The architecture of a fitted sequence learner's network (one with positions: a transformer or
+    an LSTM); ValueError otherwise."""
+    try:
+        arch = architecture(getattr(learner, "model_", None))
+    except ValueError:
+        arch = None
+    if arch is None or not arch.has_positions:
+        raise ValueError(f"{type(learner).__name__} is not covered: {COVERED}")
+    return arch
+
+
 def learner_kind(learner) -> str:
-    """``"transformer"`` or ``"lstm"`` for a fitted sequence learner; ValueError otherwise."""
-    model = getattr(learner, "model_", None)
-    if isinstance(model, Transformer):
-        return "transformer"
-    if isinstance(model, LSTM):
-        return "lstm"
-    raise ValueError(f"{type(learner).__name__} is not covered: {COVERED}")
+    """``"transformer"`` or ``"lstm"`` (the architecture's name) for a fitted sequence learner;
+    ValueError otherwise."""
+    return sequence_architecture(learner).name
 
 
 def model_inputs(learner, split: Split) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """The model's input tokens, readout positions and targets (-1 unscored) for ``split``."""
-    data = learner._tensors(split.X, None, torch.device("cpu"))
-    tokens = data.X.numpy()
-    readout = None if data.R is None else data.R.numpy()
+    encoded = learner.encode(split.X)
+    tokens, readout = encoded.tokens, encoded.readout
     if split.per_position:
         targets = np.where(split.mask, split.y, -1)
     else:
@@ -119,20 +124,20 @@ def analyse(
     ``depth`` (bracket data); ``progress``, ``emergence_step``, ``generalization_step``,
     ``generalization_threshold`` (``with_progress``, when the learner kept checkpoints); ``seconds``.
     """
-    kind = learner_kind(learner)
+    arch = sequence_architecture(learner)
     train, test = _splits(task, train, test, n_probe, seed)
     n_types = bracket_types(test)
-    if kind == "lstm" and n_types is None:
+    if not arch.has_heads and n_types is None:  # depth probes alone: brackets only
         raise ValueError(f"an LSTM on data other than brackets is not covered: {COVERED}")
     start = time.perf_counter()
     model = learner.model_
     evaluated = _rows(test, n_eval)
     tokens, readout, targets = model_inputs(learner, evaluated)
     out: dict = {
-        "learner": kind,
+        "learner": arch.name,
         "data": {"per_position": test.per_position, "bracket_types": n_types, "n_eval": len(evaluated)},
     }
-    if kind == "transformer":
+    if arch.has_heads:
         table = head_table(model, tokens, _pad_id(learner), n_random=n_random, seed=seed)
         out |= table
         out["ablation"] = ablation_table(
@@ -182,12 +187,12 @@ def progress(
     to ``n_eval`` rows each), and ``induction_score`` (transformers: the best head's, on ``n_random``
     repeated random tokens drawn once) and ``depth_probe_accuracy`` (bracket data: at ``site``,
     default the last probed site; probes on ``n_probe`` rows of each split)."""
-    kind = learner_kind(learner)
+    arch = sequence_architecture(learner)
     train, test = _splits(task, train, test, n_probe, seed)
     n_types = bracket_types(test)
     parts = {name: model_inputs(learner, _rows(s, n_eval)) for name, s in (("train", train), ("test", test))}
     random = None
-    if kind == "transformer":
+    if arch.has_heads:
         X = parts["test"][0]
         pad = _pad_id(learner)
         pool = np.unique(X if pad is None else X[X != pad])

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from baselines.architectures import MLP_POST, architecture
+from baselines.hooks import run_with_cache
 from mechanisms import llc
 from mechanisms.structure import DEAD_EPS
 
@@ -57,18 +59,17 @@ def dead_units(learner: Any, train: Any) -> tuple[int, int] | None:
     """(dead, total) over every MLP post-activation hook (``*hook_post``) of the learner's model on the
     training inputs (a unit is dead when ≤ 1e-6 at every position of every input); None when the
     model has no such hook (an LSTM, an attention-only transformer)."""
-    from baselines.hooks import hook_points, run_with_cache
-
     model = learner.model_
-    names = [name for name in hook_points(model) if name.endswith("hook_post")]
+    names = [site.name for site in architecture(model).sites(model) if site.kind == MLP_POST]
     if not names:
         return None
     device = next(model.parameters()).device
-    data = learner._tensors(train.X, None, device)
+    tokens, readout = learner.encode(train.X).tensors(device)
     alive: dict[str, torch.Tensor] = {}
     for start in range(0, len(train), CHUNK):
         rows = slice(start, start + CHUNK)
-        _, cache = run_with_cache(model, data.X[rows], None if data.R is None else data.R[rows], names=names)
+        R = None if readout is None else readout[rows]
+        _, cache = run_with_cache(model, tokens[rows], R, names=names)
         for name in names:
             act = cache[name].reshape(-1, cache[name].shape[-1])
             seen = (act > DEAD_EPS).any(dim=0).cpu()

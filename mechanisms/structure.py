@@ -18,7 +18,7 @@ import numpy as np
 
 from mechanisms.fourier import frequency_terms, variance_shares
 
-#: A neuron is dead when its post-activation is at most this on every input (ANCHORS: "a usual choice").
+#: A neuron is dead when its post-activation is at most this on every input (a usual choice).
 DEAD_EPS = 1e-6
 #: A neuron (or direction) is single-frequency when at least this share of its variance is in one frequency.
 SINGLE_FREQUENCY = 0.9

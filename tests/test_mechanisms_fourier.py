@@ -87,8 +87,8 @@ def test_frequency_variances_split_the_variance(p, seed):
 @settings(max_examples=30)
 @given(st.sampled_from(SMALL_PRIMES), st.integers(0, 2**32 - 1))
 def test_frequency_variance_is_the_3x3_block_of_the_2d_transform(p, seed):
-    """The line-sum shortcut gives ANCHORS' definition: the energy of the 2-D transform in the entries
-    {const, cos k, sin k} x {const, cos k, sin k} of the centred activations."""
+    """The line-sum shortcut gives Nanda et al. (2023)'s definition: the energy of the 2-D transform in
+    the entries {const, cos k, sin k} x {const, cos k, sin k} of the centred activations."""
     acts = np.random.default_rng(seed).standard_normal((p * p, 3)) ** 3
     B = fourier.fourier_basis(p)
     F = np.einsum("ia,jb,abn->ijn", B, B, (acts - acts.mean(0)).reshape(p, p, 3))

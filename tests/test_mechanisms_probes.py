@@ -13,8 +13,9 @@ from hypothesis.extra.numpy import arrays
 from torch import nn
 
 from baselines import LSTMLearner, TransformerLearner
+from baselines.architectures import ARCHITECTURES, EMBED, HIDDEN, Architecture, Site
 from baselines.hooks import HookPoint, run_with_hooks
-from baselines.lstm import LSTM, LSTMConfig
+from baselines.lstm import LSTM, LSTMConfig, recurrent_logits
 from mechanisms.plots_sequences import write_plots
 from mechanisms.probes import (
     ProbeData,
@@ -23,7 +24,6 @@ from mechanisms.probes import (
     fit_probe,
     innermost_type,
     probe_sites,
-    recurrent_logits,
     running_depth,
 )
 from mechanisms.sequences import analyse, bracket_types
@@ -115,6 +115,32 @@ def _reference(row: np.ndarray, n_types: int) -> tuple[list[int], list[int]]:
         depths.append(depth)
         types.append(stack[-1] if stack else n_types)
     return depths, types
+
+
+class PlantedArchitecture(Architecture):
+    """The adapter of :class:`PlantedCounter`: an embedding and one hidden state, both read through
+    hooks (no recurrence to act inside: the hidden hook's replacement is what the readout sees)."""
+
+    name = "planted"
+    model_class = PlantedCounter
+
+    def sites(self, model: nn.Module) -> list[Site]:
+        return [Site("hook_embed", EMBED, None, True), Site("layers.0.hook_hidden", HIDDEN, 0, True)]
+
+    def alignment_sites(self, model: nn.Module) -> list[str]:
+        return [site.name for site in self.sites(model)]
+
+    def probe_sites(self, model: nn.Module) -> list[str]:
+        return self.alignment_sites(model)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def planted_architecture():
+    """Analyses find a network's adapter by its class: register the planted model's while this
+    module's tests run."""
+    ARCHITECTURES[PlantedCounter] = PlantedArchitecture()
+    yield
+    del ARCHITECTURES[PlantedCounter]
 
 
 @given(
@@ -225,7 +251,7 @@ def test_analyse_on_brackets_reports_depth(kind, tmp_path):
     assert [e["step"] for e in result["progress"]] == [0, 30]
     assert all("depth_probe_accuracy" in e for e in result["progress"])
     json.dumps(result)
-    tokens = learner._tensors(task.test_split().X[:1], None, torch.device("cpu")).X.numpy()
+    tokens = learner.encode(task.test_split().X[:1]).tokens
     names = sorted(p.name for p in write_plots(learner, result, tokens, tmp_path))
     expected = ["progress.png", "probes.png"] + (
         ["attention.png", "head_scores.png"] if kind != "lstm" else []
@@ -244,7 +270,7 @@ def test_the_recurrence_with_a_projection_mirrors_the_model_and_feeds_back(cell)
     with torch.no_grad():
         for R in (None, readout):
             assert torch.allclose(recurrent_logits(model, tokens, R), model(tokens, R), atol=1e-6)
-        half = lambda x, _name=None: 0.5 * x  # noqa: E731
+        half = lambda x, _step_or_name=None: 0.5 * x  # noqa: E731
         inside = recurrent_logits(model, tokens, None, (0, "hidden"), half)
         after = run_with_hooks(model, tokens, fwd_hooks={"layers.0.hook_hidden": half})
         # Both change the output; only the recurrence's own copy changes what later steps compute.
