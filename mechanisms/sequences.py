@@ -50,6 +50,17 @@ def bracket_types(split: Split) -> int | None:
     return split.pad_id // 2
 
 
+def covered(split: Split, learner) -> None:
+    """ValueError (naming what is covered) unless the sequence analyses apply to ``learner`` (fitted
+    or not: its class's architecture decides) on data like ``split``: a network with positions; one
+    without attention heads (an LSTM) on bracket data only. Cheap: for checks before training."""
+    arch = getattr(learner, "architecture", None)
+    if arch is None or not arch.has_positions:
+        raise ValueError(f"{type(learner).__name__} is not covered: {COVERED}")
+    if not arch.has_heads and bracket_types(split) is None:
+        raise ValueError(f"an LSTM on data other than brackets is not covered: {COVERED}")
+
+
 def sequence_architecture(learner) -> Architecture:
     """The architecture of a fitted sequence learner's network (one with positions: a transformer or
     an LSTM); ValueError otherwise."""

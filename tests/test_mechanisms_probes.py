@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from torch import nn
 
-from baselines import LSTMLearner, TransformerLearner
+from baselines import LSTMLearner, MLPLearner, TransformerLearner
 from baselines.architectures import ARCHITECTURES, EMBED, HIDDEN, Architecture, Site
 from baselines.hooks import HookPoint, run_with_hooks
 from baselines.lstm import LSTM, LSTMConfig, recurrent_logits
@@ -26,7 +26,7 @@ from mechanisms.probes import (
     probe_sites,
     running_depth,
 )
-from mechanisms.sequences import analyse, bracket_types
+from mechanisms.sequences import analyse, bracket_types, covered
 from tasks import parse_task
 from tasks.brackets import token_steps
 
@@ -277,6 +277,18 @@ def test_the_recurrence_with_a_projection_mirrors_the_model_and_feeds_back(cell)
         assert not torch.allclose(inside, model(tokens)) and not torch.allclose(after, model(tokens))
         assert not torch.allclose(inside, after)
         assert torch.allclose(inside[:, 0], after[:, 0], atol=1e-6)  # the first step has no past
+
+
+def test_sequence_coverage_is_decided_by_the_architecture_before_training():
+    brackets, induction = parse_task("brackets:kind=dyck1").test_split(), parse_task("induction").test_split()
+    covered(brackets, LSTMLearner())
+    covered(brackets, TransformerLearner())
+    covered(induction, TransformerLearner())
+    with pytest.raises(ValueError, match="LSTM on data other than brackets is not covered"):
+        covered(induction, LSTMLearner())
+    for learner in (MLPLearner(), object()):  # no positions; no network
+        with pytest.raises(ValueError, match="is not covered"):
+            covered(brackets, learner)
 
 
 def test_bracket_data_is_recognized_from_the_split_alone():
