@@ -94,14 +94,8 @@ def _pick(found: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]] | None
     return max(found.items(), key=lambda kv: (kv[0].startswith("transformer"), kv[1]["bits~n99"]["n_ops"]))
 
 
-def claims(
-    summaries: Sequence[Summary],
-    pairs: Sequence[tuple[float, float]],
-    shares: Sequence[float],
-    found: dict[str, dict[str, Any]],
-) -> list[Claim]:
-    """The claims, each filled from the store where it can be."""
-    out = []
+def _sample_efficiency(summaries: Sequence[Summary]) -> Claim:
+    """The synthesizer reaches 99% from fewer examples than the best network (modular tasks)."""
     ratios = _log_ratios(summaries)
     c = Claim(
         "sample efficiency",
@@ -116,36 +110,46 @@ def claims(
                     f"synthesizer at 99% from the smallest n in {sum(r[2] for r in ratios)}: lower bounds")
     else:
         c.todo = RUN
-    out.append(c)
-    study = _pick(found)
-    for key, name, text in (
-        (
-            "bits~n99",
-            "simple programs, less data",
-            "Operations whose MAP program is shorter need fewer examples for the network: Spearman ρ(bits, "
-            "n@99) > 0.",
-        ),
-        (
-            "bits~llc",
-            "simple programs, simple networks",
-            "Operations whose MAP program is shorter end in networks with a lower LLC: "
-            "Spearman ρ(bits, LLC) > 0.",
-        ),
-    ):
-        c = Claim(name, text, "an interval entirely below 0")
-        if study is not None and math.isfinite(study[1][key]["low"]):
-            r = study[1][key]
-            c.number, c.low, c.high = r["rho"], r["low"], r["high"]
-            c.sample = f"{study[0]}: {r['n_ops']} operations × {r['seeds']} seeds"
-        elif study is not None and study[1][key]["n_ops"] >= 3:
-            # ρ is undefined when one side is constant: typically no operation reached 99%
-            r = study[1][key]
-            c.sample = f"{study[0]}: {r['n_ops']} operations × {r['seeds']} seeds"
-            c.todo = ("no ranking: one side is the same for every operation (n@99 not reached by any?); "
-                      "train longer (`--steps`) or on more of the pairs")
-        else:
-            c.todo = RUN + " (≥ 3 modular operations with synthesizer and network cells)"
-        out.append(c)
+    return c
+
+
+#: The two cross-task rank correlations: (key in a study, claim name, claim text).
+_CORRELATIONS = (
+    (
+        "bits~n99",
+        "simple programs, less data",
+        "Operations whose MAP program is shorter need fewer examples for the network: Spearman ρ(bits, "
+        "n@99) > 0.",
+    ),
+    (
+        "bits~llc",
+        "simple programs, simple networks",
+        "Operations whose MAP program is shorter end in networks with a lower LLC: "
+        "Spearman ρ(bits, LLC) > 0.",
+    ),
+)
+
+
+def _correlation(key: str, name: str, text: str, study: tuple[str, dict[str, Any]] | None) -> Claim:
+    """One rank-correlation claim, read from the cross-task ``study`` (see :func:`_pick`)."""
+    c = Claim(name, text, "an interval entirely below 0")
+    if study is not None and math.isfinite(study[1][key]["low"]):
+        r = study[1][key]
+        c.number, c.low, c.high = r["rho"], r["low"], r["high"]
+        c.sample = f"{study[0]}: {r['n_ops']} operations × {r['seeds']} seeds"
+    elif study is not None and study[1][key]["n_ops"] >= 3:
+        # ρ is undefined when one side is constant: typically no operation reached 99%
+        r = study[1][key]
+        c.sample = f"{study[0]}: {r['n_ops']} operations × {r['seeds']} seeds"
+        c.todo = ("no ranking: one side is the same for every operation (n@99 not reached by any?); "
+                  "train longer (`--steps`) or on more of the pairs")
+    else:
+        c.todo = RUN + " (≥ 3 modular operations with synthesizer and network cells)"
+    return c
+
+
+def _circuit_first(pairs: Sequence[tuple[float, float]]) -> Claim:
+    """The Fourier circuit emerges no later than generalization; ``pairs`` are (emergence, 99%) steps."""
     gaps = [g - e for e, g in pairs]
     c = Claim(
         "circuit before generalization",
@@ -159,7 +163,11 @@ def claims(
         c.sample = f"{len(gaps)} network cells with both steps"
     else:
         c.todo = RUN + " (modular x+y or x-y network cells that generalize: none in this store did)"
-    out.append(c)
+    return c
+
+
+def _extrapolation(summaries: Sequence[Summary]) -> Claim:
+    """Out of distribution the synthesizer's program keeps more accuracy than the best network."""
     ood_gaps = _ood_gaps(summaries)
     c = Claim(
         "programs extrapolate",
@@ -172,7 +180,11 @@ def claims(
         c.sample = f"{len(ood_gaps)} task × OOD split pairs at the largest n"
     else:
         c.todo = RUN + " (tasks with OOD splits: brackets, induction)"
-    out.append(c)
+    return c
+
+
+def _programs_inside(shares: Sequence[float]) -> Claim:
+    """Trained networks hold the MAP program's intermediate values; ``shares`` per aligned cell."""
     c = Claim(
         "programs inside networks",
         "Trained networks hold the MAP program's intermediate values: the share of its subexpressions "
@@ -184,7 +196,21 @@ def claims(
         c.sample = f"{len(shares)} aligned network cells"
     else:
         c.todo = "run `dlps run --preset science --align` (then `dlps report`)"
-    out.append(c)
+    return c
+
+
+def claims(
+    summaries: Sequence[Summary],
+    pairs: Sequence[tuple[float, float]],
+    shares: Sequence[float],
+    found: dict[str, dict[str, Any]],
+) -> list[Claim]:
+    """The claims, each filled from the store where it can be."""
+    # In the table's order.
+    out = [_sample_efficiency(summaries)]
+    study = _pick(found)
+    out += [_correlation(key, name, text, study) for key, name, text in _CORRELATIONS]
+    out += [_circuit_first(pairs), _extrapolation(summaries), _programs_inside(shares)]
     return out
 
 
