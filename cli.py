@@ -10,6 +10,9 @@ from typing import NoReturn
 
 import typer
 
+from compare import options
+from compare.settings.defaults import COMMAND_N, SINGLE_SYNTH_SECONDS
+
 app = typer.Typer(
     name="dlps",
     help="Deep learning as program synthesis: tasks, learners and their comparison.",
@@ -23,6 +26,20 @@ def fail(message: str) -> NoReturn:
     """Report a user's mistake in one line and exit with code 2."""
     typer.echo(f"Error: {message}", err=True)
     raise typer.Exit(code=2)
+
+
+def n_option(command: str):
+    """``--n`` of a one-network command: its default comes from ``COMMAND_N``."""
+    default = f"the pool, at most {COMMAND_N[command]}"
+    return typer.Option(None, "--n", help=f"Training examples (default: {default}).")
+
+
+def checked(check, *args, **kwargs):
+    """``check(*args, **kwargs)``; its ValueError (a user's mistake, said in one line) exits 2."""
+    try:
+        return check(*args, **kwargs)
+    except ValueError as exc:
+        fail(str(exc))
 
 
 # --- the task suite: tasks, sample (tasks/) ------------------------------------------------------
@@ -54,10 +71,8 @@ def sample(
 
     from tasks import parse_task, write_examples
 
-    if format not in SAMPLE_FORMATS:
-        fail(f"unknown format {format!r}; accepted: {', '.join(SAMPLE_FORMATS)}")
-    if n < 1:
-        fail(f"--n must be >= 1, got {n}")
+    checked(options.check_format, format, SAMPLE_FORMATS)
+    checked(options.check_n, n)
     try:
         task = parse_task(spec)
         examples = task.split(split, n, seed)
@@ -84,22 +99,12 @@ def dsl_command(
 
     try:
         dsl = parse_dsl(spec)
-        prior = Prior(dsl.primitives, _weights(weights))
+        prior = Prior(dsl.primitives, checked(options.prior_weights, weights))
     except ValueError as exc:
         fail(str(exc))
     typer.echo(f"# {dsl.spec}")
     for line in describe(prior):
         typer.echo(line)
-
-
-def _weights(text: str | None) -> dict[str, float] | None:
-    """``add=2,mul=0.5`` as prior weights; exit 2 naming the form otherwise."""
-    from tasks.spec import coerce
-
-    try:
-        return coerce(f"({text})", dict[str, float], "--weights", "synth") if text else None
-    except ValueError as exc:
-        fail(f"bad --weights {text!r} ({exc}); expected primitive=number, e.g. add=2,mul=0.5")
 
 
 # --- the comparison grid: run, table, plot (compare/) -----------------------------------------
@@ -116,10 +121,26 @@ def _device(device: str | None) -> str | None:
     """``--device`` checked (a device this machine has); exit 2 naming the accepted ones otherwise."""
     from compare.grid.runner import check_device_option
 
-    try:
-        return check_device_option(device)
-    except ValueError as exc:
-        fail(str(exc))
+    return checked(check_device_option, device)
+
+
+def _analyses(text: str | None) -> tuple[str, ...]:
+    """``dlps run --analyses a,b``: registered analysis names (checked: exit 2 naming the accepted
+    ones; parameters are for the one-network commands, where one network is analysed)."""
+    from mechanisms.registry import parse
+
+    chosen = checked(parse, text) if text else []
+    if any(params for _, params in chosen):
+        fail("analysis parameters (NAME:key=value) are for dlps mechanisms; a grid runs each analysis as is")
+    return tuple(analysis.name for analysis, _ in chosen)
+
+
+@app.command("analyses")
+def analyses_command() -> None:
+    """The registered analyses: what each reads, whether a grid runs it by default, what it measures."""
+    from mechanisms.registry import describe
+
+    typer.echo("\n".join(describe()))
 
 
 @app.command()
@@ -145,14 +166,12 @@ def run(
         False, "--dry-run", help="Show the cells to run and to skip, their estimated CPU time; run none."
     ),
     device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
-    align: bool = typer.Option(
-        False, "--align", help="Also align each network with the task's programs (dlps align), in metrics; "
-        "these are other cells than the same ones run without it."
+    analyses: str | None = typer.Option(
+        None, "--analyses", help="Also run these analyses in each cell they apply to, e.g. "
+        "alignment,simplicity (dlps analyses lists them); other cells than the same ones without them."
     ),
-    simplicity: bool = typer.Option(
-        False, "--simplicity", help="Also measure each network's LLC, dead units and ranks, and the "
-        "synthesizer's programs within 2 bits (for dlps report; the science preset does both)."
-    ),
+    align: bool = typer.Option(False, "--align", help="Same as --analyses alignment."),
+    simplicity: bool = typer.Option(False, "--simplicity", help="Same as --analyses simplicity."),
 ) -> None:
     """Run a task × method × size × seed grid into the store; finished cells are skipped."""
     from compare.grid import forkserver
@@ -165,16 +184,17 @@ def run(
 
     grid = dict(preset_name=preset, tasks=tasks, methods=methods, sizes=sizes, seeds=seeds)
     budgets = Budgets(steps=steps, candidates=synth_candidates, max_bits=max_bits, seconds=synth_seconds)
+    flags = (("alignment",) if align else ()) + (("simplicity",) if simplicity else ())
+    chosen = (*_analyses(analyses), *flags)
     if dry_run:
         try:
-            lines = plan_run(grid, budgets, store, jobs, retry_failed, align, simplicity).lines()
+            lines = plan_run(grid, budgets, store, jobs, retry_failed, chosen).lines()
         except ValueError as exc:  # SpecError, StoreError
             fail(str(exc))
         typer.echo("\n".join(lines))
         return
     try:
-        planned = prepare_run(grid, budgets, store, jobs, scheduler, artefacts, yes, device, align=align,
-                              simplicity=simplicity)
+        planned = prepare_run(grid, budgets, store, jobs, scheduler, artefacts, yes, device, analyses=chosen)
     except ValueError as exc:  # SpecError, StoreError, ExecutorError, an unusable artefacts folder
         fail(str(exc))
     for note in planned.notes:
@@ -190,9 +210,9 @@ def run(
 
 
 def _summaries(store: str, task: list[str] | None, method: list[str] | None):
-    from compare.grid.cells import split_specs
     from compare.results.store import Store
     from compare.results.tables import summarize
+    from tasks.spec import split_specs
 
     try:
         with Store(store, create=False) as results:
@@ -249,91 +269,26 @@ def plot(
 
 # --- one learner on one data set: train, synth ---------------------------------------------------
 
-SINGLE_FORMATS = ("text", "json")
-
-
-def _print_single(result: dict, plot_note: str | None = None) -> None:
-    """The text form of a ``dlps train`` / ``dlps synth`` result (the JSON schema of the README)."""
-    from synth.enumerate import STOP_REASONS
-
-    source = result["task"] or result["examples"]
-    typer.echo(f"# {source} | {result['method']} | n={result['n']} seed={result['seed']}")
-    learned = result["learner"]
-    if "program" in learned:
-        typer.echo(f"program    {learned['program'] or '(none of the output type within the budget)'}")
-        if learned["bits"] is not None:
-            typer.echo(f"bits       {learned['bits']:.2f}")
-    accs = "  ".join(f"{k} {'n/a' if v is None else f'{v:.4f}'}" for k, v in result["accuracy"].items())
-    typer.echo(f"accuracy   {accs}")
-    if "first_step" in learned:
-        firsts = "  ".join(f"{k} {'never' if v is None else v}" for k, v in learned["first_step"].items())
-        typer.echo(f"99% at step  {firsts}   (of {learned['steps']} steps; log-spaced evaluations)")
-    if "search" in learned:
-        search = learned["search"]
-        verdict = ("consistent with every training example" if learned["found"]
-                   else "best so far (not consistent)")
-        typer.echo(f"search     {search['stop_reason']} ({STOP_REASONS[search['stop_reason']]}): {verdict}; "
-                   f"{search['candidates']:,} candidates, {search['kept']:,} kept; complete to "
-                   f"{search['bits_reached']:.2f} bits")
-    if "posterior_programs" in learned:
-        typer.echo(f"posterior  {learned['posterior_programs']} consistent programs vote (weight 2^-bits)")
-    for part, why in result.get("errors", {}).items():
-        typer.echo(f"note: {part}: {why}")
-    typer.echo(f"wall time  {result['seconds']:.2f} s")
-
 
 def _run_single(load, method: str, seed: int, overrides: dict, format: str, save: str | None = None,
                 plot: str | None = None) -> None:
-    """Load the data, build the learner, fit, score and print (the body of train and synth)."""
+    """Load the data, build the learner, fit, score, save and print (the body of train and synth)."""
     import json
 
-    from compare.evaluate import single_run
-    from compare.methods import canonical_spec, make_learner
+    from compare.progress import FitProgress
+    from compare.results.text import describe_single
+    from compare.workflow import learner_run
 
-    if format not in SINGLE_FORMATS:
-        fail(f"unknown format {format!r}; accepted: {', '.join(SINGLE_FORMATS)}")
+    checked(options.check_format, format)
     try:
-        make_learner(method, None, random_state=seed, **overrides)  # a bad method stops before any data
-        source, train, evals = load()
-        learner = make_learner(method, train, random_state=seed, **overrides)
-        if (save or plot) and not learner.has_model:
-            fail(f"--save and --plot need a network method (transformer, mlp, lstm), not {method!r}")
-        if save:
-            from baselines.checkpoints import checkpoint_settings
-            from compare.files import writable_folder
-
-            writable_folder(save, "the saved network")
-            learner.set_params(**checkpoint_settings(learner.steps))
-        spec = canonical_spec(method, train, **overrides)
-        from compare.progress import FitProgress
-
         with FitProgress() as bar:
-            result = single_run(learner, train, evals, source, spec, seed, progress=bar)
-    except ValueError as exc:  # SpecError, ExamplesFileError, values a learner cannot take, budgets
+            result, _ = learner_run(load, method, seed, overrides, save=save, plot=plot, progress=bar)
+    except ValueError as exc:  # SpecError, ExamplesFileError, values a learner cannot take, budgets, folders
         fail(str(exc))
-    if save:
-        from baselines.checkpoints import save_learner
-
-        save_learner(learner, save, meta={k: result[k] for k in ("task", "examples", "method", "n", "seed")})
-    if plot:
-        from pathlib import Path
-
-        from baselines.report import plot_history
-
-        if Path(plot).is_dir() or plot.endswith("/"):  # a folder: the PNG goes inside it, not beside it
-            Path(plot).mkdir(parents=True, exist_ok=True)
-            plot = str(Path(plot) / "training.png")
-
-        try:
-            plot_history(learner.history_, plot, title=f"{result['task'] or result['examples']}  {spec}")
-        except OSError as exc:
-            fail(f"cannot write {plot}: {exc.strerror or exc}")
     if format == "json":
         typer.echo(json.dumps(result))
     else:
-        _print_single(result)
-
-
+        typer.echo("\n".join(describe_single(result)))
 
 
 @app.command()
@@ -343,7 +298,7 @@ def train(
         "transformer", "--method", help="Method spec: transformer, mlp, lstm, lookup, knn, logistic, gbt, "
         "synth, with parameters as in 'transformer:n_layers=2,attn_only=true'.",
     ),
-    n: int = typer.Option(1000, "--n", help="Training examples."),
+    n: int = typer.Option(COMMAND_N["train"], "--n", help="Training examples."),
     seed: int = typer.Option(0, "--seed", help="Seed of the training draw and of the learner."),
     steps: int | None = typer.Option(None, "--steps", help="Optimizer steps (networks only)."),
     save: str | None = typer.Option(None, "--save", help="Save the network (weights, checkpoints, history)."),
@@ -354,9 +309,8 @@ def train(
     """Train one learner on a task: train/test/OOD accuracy, steps to 99%, wall time."""  # fmt: skip
     from compare.evaluate import task_data
 
-    if n < 1:
-        fail(f"--n must be >= 1, got {n}")
-    overrides = {} if steps is None else {"steps": steps}
+    checked(options.check_n, n)
+    overrides: dict = {} if steps is None else {"steps": steps}
     overrides |= {} if device is None else {"device": _device(device)}
     _run_single(lambda: task_data(spec, n, seed), method, seed, overrides, format, save, plot)
 
@@ -370,11 +324,11 @@ def synth(
         None, "--dsl", help="DSL spec, e.g. arith:p=97 or seq (default: the one that fits the data; missing "
         "parameters are inferred from it)."
     ),
-    n: int = typer.Option(8, "--n", help="Training examples drawn from the task."),
+    n: int = typer.Option(COMMAND_N["synth"], "--n", help="Training examples drawn from the task."),
     seed: int = typer.Option(0, "--seed", help="Seed of the training draw (and of the search's hashing)."),
     max_bits: float = typer.Option(64.0, "--max-bits", help="Budget: description-length bound in bits."),
     max_candidates: int | None = typer.Option(None, "--max-candidates", help="Budget: programs to try."),
-    time_limit: float | None = typer.Option(60.0, "--time-limit", help="Budget: seconds of search."),
+    time_limit: float | None = typer.Option(SINGLE_SYNTH_SECONDS, "--time-limit", help="Budget: seconds."),
     max_bank_mb: float | None = typer.Option(1024.0, "--max-bank-mb", help="Budget: bank memory (MB)."),
     weights: str | None = typer.Option(None, "--weights", help="Prior weights: add=2,ite=0.5 (0 drops)."),
     posterior: bool = typer.Option(False, "--posterior", help="Predict by the posterior vote (2^-bits)."),
@@ -390,29 +344,15 @@ def synth(
     """Find the simplest program consistent with training examples; print it with its scores."""
     from compare.evaluate import examples_data, task_data
 
-    if (spec is None) == (examples is None):
-        fail("give either a task SPEC or --examples FILE (not both)")
-    if test is not None and examples is None:
-        fail("--test needs --examples (a task brings its own test split)")
-    if examples is not None and dsl is None:
-        fail("--examples needs --dsl (e.g. --dsl arith:p=97, or --dsl seq for token sequences)")
-    if n < 1:
-        fail(f"--n must be >= 1, got {n}")
-    overrides = dict(weights=_weights(weights), max_bits=max_bits, max_candidates=max_candidates,
-                     time_limit=time_limit, max_bank_mb=max_bank_mb, posterior=posterior)
+    checked(options.check_synth_sources, spec, examples, test, dsl)
+    checked(options.check_n, n)
+    overrides = dict(weights=checked(options.prior_weights, weights), max_bits=max_bits,
+                     max_candidates=max_candidates, time_limit=time_limit, max_bank_mb=max_bank_mb,
+                     posterior=posterior)
     overrides |= {"dsl": dsl} if dsl else {}
-    if library is not None:
-        from synth.library import load_library
-
-        try:
-            load_library(library)
-        except ValueError as exc:
-            fail(f"--library: {exc}")
-        overrides["library"] = library
+    overrides |= {} if library is None else {"library": checked(options.library_file, library)}
     overrides |= {"decompose": True} if decompose else {}
-    if jobs < 1:
-        fail(f"--jobs must be >= 1, got {jobs}")
-    overrides |= {"jobs": jobs} if jobs != 1 else {}
+    overrides |= {"jobs": jobs} if checked(options.at_least_one, jobs, "--jobs") != 1 else {}
     # The seq DSL reads token sequences: rows of different lengths are right-padded.
     sequences = dsl is not None and dsl.partition(":")[0].strip() == "seq"
     load = (lambda: task_data(spec, n, seed)) if spec else (lambda: examples_data(examples, test, sequences))
@@ -432,21 +372,11 @@ def _print_analysis(result: dict, format: str, describe) -> None:
         typer.echo("\n".join(describe(result)))
 
 
-def _check_network_options(format: str, spec: str | None, from_dir: str | None, n: int | None) -> None:
-    """The options every command on one trained network shares (mechanisms, align, llc-calibrate)."""
-    if format not in SINGLE_FORMATS:
-        fail(f"unknown format {format!r}; accepted: {', '.join(SINGLE_FORMATS)}")
-    if spec is None and from_dir is None:
-        fail("give a task SPEC, or --from DIR with a saved network")
-    if n is not None and n < 1:
-        fail(f"--n must be >= 1, got {n}")
-
-
 @app.command()
 def mechanisms(
     spec: str | None = typer.Argument(None, help="Task spec, e.g. 'modular:p=59,test_fraction=0.6'."),
     method: str = typer.Option("transformer", "--method", help="Network spec: transformer, mlp, lstm."),
-    n: int | None = typer.Option(None, "--n", help="Training examples (default: the pool, at most 4000)."),
+    n: int | None = n_option("mechanisms"),
     seed: int = typer.Option(0, "--seed", help="Seed of the training draw and of the network."),
     steps: int | None = typer.Option(None, "--steps", help="Optimizer steps."),
     from_dir: str | None = typer.Option(None, "--from", help="Analyse the network saved here (--save)."),
@@ -454,15 +384,20 @@ def mechanisms(
     plots: str | None = typer.Option(None, "--plots", help="Write the pictures (PNG) into this folder."),
     format: str = typer.Option("text", "--format", help="text or json."),
     device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
+    analyses: str | None = typer.Option(
+        None, "--analyses", help="The analyses to run, with parameters (default: mechanism; dlps analyses "
+        "lists them; separated by ;), e.g. 'mechanism:open=(0,2),close=(1,3)' for bracket words in other ids."
+    ),
 ) -> None:
     """Train (or load) a network and report what it computes: Fourier circuit, heads, depth probes."""
-    from compare.evaluate import mechanisms_run
     from compare.progress import FitProgress
+    from compare.workflow import mechanisms_run
 
-    _check_network_options(format, spec, from_dir, n)
+    checked(options.check_network_options, format, spec, from_dir, n)
     try:
         with FitProgress() as bar:
-            result = mechanisms_run(spec, method, n, seed, steps, from_dir, save, plots, _device(device), bar)
+            result = mechanisms_run(spec, method, n, seed, steps, from_dir, save, plots, _device(device), bar,
+                                    analyses=analyses or "mechanism")
     except ValueError as exc:  # SpecError, CheckpointError, a task or learner not covered
         fail(str(exc))
     from mechanisms.text import describe
@@ -470,14 +405,14 @@ def mechanisms(
     _print_analysis(result, format, describe)
 
 
-# --- program <-> network alignment: align (mechanisms/align*.py) ----------------------------------
+# --- program <-> network alignment: align (mechanisms/alignment.py) ----------------------------------
 
 
 @app.command()
 def align(
     spec: str | None = typer.Argument(None, help="Task spec, e.g. brackets:kind=dyck1 or examples:train=F."),
     method: str = typer.Option("transformer", "--method", help="Network spec: transformer, mlp, lstm."),
-    n: int | None = typer.Option(None, "--n", help="Training examples (default: the pool, at most 1000)."),
+    n: int | None = n_option("align"),
     seed: int = typer.Option(0, "--seed", help="Seed of the training draw, the network and the pairs."),
     steps: int | None = typer.Option(None, "--steps", help="Optimizer steps."),
     program: str | None = typer.Option(
@@ -489,21 +424,23 @@ def align(
     rows: int = typer.Option(300, "--rows", help="Rows of each split for probes and interchange pairs."),
     plots: str | None = typer.Option(None, "--plots", help="Write the IIA heatmaps (PNG) into this folder."),
     format: str = typer.Option("text", "--format", help="text or json."),
+    device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
 ) -> None:
     """Does the network compute the program's subexpressions, where, and does it use them (IIA)?"""
-    from mechanisms.align_run import align_run, describe
+    from compare.workflow import align_run
+    from mechanisms.alignment_text import describe
 
-    _check_network_options(format, spec, from_dir, n)
+    checked(options.check_network_options, format, spec, from_dir, n)
     if rows < 2:
         fail(f"--rows must be >= 2, got {rows}")
     try:
-        result = align_run(spec, method, n, seed, steps, from_dir, program, plots, das, rows)
+        result = align_run(spec, method, n, seed, steps, from_dir, program, plots, das, rows, _device(device))
     except ValueError as exc:  # SpecError, CheckpointError, a program or learner that cannot be aligned
         fail(str(exc))
     _print_analysis(result, format, describe)
 
 
-# --- the report and the LLC's calibration: report, llc-calibrate (compare/report*.py) -------------
+# --- the report and the LLC's calibration: report, llc-calibrate (compare/results, workflow) ----------
 
 
 @app.command()
@@ -525,32 +462,11 @@ def report(
     typer.echo(str(path))
 
 
-def _floats(text: str, what: str, allow_auto: bool = False) -> tuple[float | None, ...]:
-    """``1e-4,3e-4`` as positive floats (``auto``: None, where allowed); one-line errors."""
-    import math
-
-    values: list[float | None] = []
-    for part in text.split(","):
-        part = part.strip()
-        if allow_auto and part == "auto":
-            values.append(None)
-            continue
-        try:
-            value = float(part)
-        except ValueError:
-            value = math.nan
-        if not (math.isfinite(value) and value > 0):
-            accepted = "positive numbers" + (" or auto" if allow_auto else "")
-            fail(f"{what} {part!r} is not accepted; give {accepted}, separated by commas")
-        values.append(value)
-    return tuple(values)
-
-
 @app.command("llc-calibrate")
 def llc_calibrate(
     spec: str | None = typer.Argument(None, help="Task spec, e.g. 'modular:op=x+y,p=59'."),
     method: str = typer.Option("transformer", "--method", help="Network spec: transformer, mlp, lstm."),
-    n: int | None = typer.Option(None, "--n", help="Training examples (default: the pool, at most 4000)."),
+    n: int | None = n_option("llc-calibrate"),
     seed: int = typer.Option(0, "--seed", help="Seed of the training draw, the network and the chains."),
     steps: int | None = typer.Option(None, "--steps", help="Optimizer steps."),
     from_dir: str | None = typer.Option(None, "--from", help="Calibrate on the network saved here (--save)."),
@@ -560,18 +476,20 @@ def llc_calibrate(
     draws: int = typer.Option(200, "--draws", help="Draws per chain."),
     out: str | None = typer.Option(None, "--out", help="Write llc_calibration.png into this folder."),
     format: str = typer.Option("text", "--format", help="text or json."),
+    device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
 ) -> None:
     """Run the LLC estimator over an ε × nβ grid on one network: pick ε where the estimate is flat."""
-    from compare.report_llc import calibrate_run, describe
+    from compare.results.text import describe_calibration as describe
+    from compare.workflow import calibrate_run
 
-    _check_network_options(format, spec, from_dir, n)
-    for name, value in (("--chains", chains), ("--draws", draws)):
-        if value is not None and value < 1:
-            fail(f"{name} must be >= 1, got {value}")
-    grid_eps, grid_nbeta = _floats(epsilons, "--epsilons"), _floats(nbetas, "--nbetas", allow_auto=True)
+    checked(options.check_network_options, format, spec, from_dir, n)
+    checked(options.at_least_one, chains, "--chains")
+    checked(options.at_least_one, draws, "--draws")
+    grid_eps = checked(options.positive_floats, epsilons, "--epsilons")
+    grid_nbeta = checked(options.positive_floats, nbetas, "--nbetas", allow_auto=True)
     try:
         result = calibrate_run(spec, method, n, seed, steps, from_dir, grid_eps, grid_nbeta, chains, draws,
-                               out)
+                               out, _device(device))
     except ValueError as exc:  # SpecError, CheckpointError, not a network, an unwritable folder
         fail(str(exc))
     _print_analysis(result, format, describe)

@@ -25,7 +25,8 @@ import torch
 
 from compare.evaluate import evaluation_splits, fit_and_score
 from compare.methods import make_learner
-from mechanisms.align_run import alignment_report, describe
+from mechanisms.alignment import alignment_report
+from mechanisms.alignment_text import describe
 from tasks import parse_task
 
 INDUCTION = "induction:d_vocab=16,seq_len=16,min_seg=3,max_seg=6,ood_len=32"

@@ -52,6 +52,12 @@ def method_names() -> list[str]:
     return sorted(LEARNERS)
 
 
+def network_methods() -> tuple[str, ...]:
+    """The methods whose learners train a network (``has_model``), in registration order: the
+    learners the report's network tables and claims read."""
+    return tuple(name for name, cls in LEARNERS.items() if cls.has_model)
+
+
 def learner_class(name: str) -> type:
     """The learner class of method ``name``; SpecError naming the accepted methods."""
     if name not in LEARNERS:

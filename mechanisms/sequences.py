@@ -22,6 +22,7 @@ fixed before any result was seen.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -40,9 +41,45 @@ GENERALIZATION = 0.99
 GENERALIZATION_FALLBACK = 0.95  # per-position copying data (induction) only, when 0.99 is never reached
 
 
-def bracket_types(split: Split) -> int | None:
+@dataclass(frozen=True)
+class Brackets:
+    """Which token ids open and close brackets (``open[i]`` is closed by ``close[i]``), for bracket
+    words whose ids are not the suite's (an examples file): the depth probes read their labels from
+    the words relabelled to the suite's ids (opener of type i: 2i, its closer 2i + 1, padding 2k, any
+    other token 2k + 1, which moves no depth); the network still reads the words as they are."""
+
+    open: tuple[int, ...]
+    close: tuple[int, ...]
+
+    def check(self, split: Split) -> None:
+        """ValueError (one line) unless these ids describe bracket words like ``split``'s."""
+        ids = [*self.open, *self.close]
+        given = f"open={self.open} close={self.close}"
+        if not self.open or len(self.open) != len(self.close):
+            raise ValueError(f"give as many closing bracket ids as opening ones, got {given}")
+        if len(set(ids)) != len(ids) or any(not 0 <= i < split.d_vocab for i in ids):
+            raise ValueError(f"bracket ids must be distinct tokens of the vocabulary [0, {split.d_vocab}), "
+                             f"got {given}")
+        if split.per_position or split.pad_id is None or split.pad_id in ids:
+            raise ValueError("bracket ids need words with one label each, padded with a pad id of their own")
+
+    def relabel(self, X: np.ndarray, pad_id: int) -> np.ndarray:
+        """``X`` in the suite's ids (see the class docstring)."""
+        k = len(self.open)
+        out = np.full(np.shape(X), 2 * k + 1, dtype=np.int64)
+        out[np.asarray(X) == pad_id] = 2 * k
+        for i, (a, b) in enumerate(zip(self.open, self.close, strict=True)):
+            out[np.asarray(X) == a], out[np.asarray(X) == b] = 2 * i, 2 * i + 1
+        return out
+
+
+def bracket_types(split: Split, brackets: Brackets | None = None) -> int | None:
     """1 or 2 when ``split`` looks like Dyck-1/Dyck-2 data (one label per row, tokens below the pad
-    id, pad id 2 or 4, vocabulary pad id + 1), else None."""
+    id, pad id 2 or 4, vocabulary pad id + 1); the number of bracket types when ``brackets`` names
+    their ids (ValueError where they do not fit the data); else None."""
+    if brackets is not None:
+        brackets.check(split)
+        return len(brackets.open)
     if split.per_position or split.pad_id not in (2, 4) or split.d_vocab != split.pad_id + 1:
         return None
     if split.X.size and (split.X.min() < 0 or split.X.max() > split.pad_id):
@@ -50,14 +87,14 @@ def bracket_types(split: Split) -> int | None:
     return split.pad_id // 2
 
 
-def covered(split: Split, learner) -> None:
+def covered(split: Split, learner, brackets: Brackets | None = None) -> None:
     """ValueError (naming what is covered) unless the sequence analyses apply to ``learner`` (fitted
     or not: its class's architecture decides) on data like ``split``: a network with positions; one
     without attention heads (an LSTM) on bracket data only. Cheap: for checks before training."""
     arch = getattr(learner, "architecture", None)
     if arch is None or not arch.has_positions:
         raise ValueError(f"{type(learner).__name__} is not covered: {COVERED}")
-    if not arch.has_heads and bracket_types(split) is None:
+    if not arch.has_heads and bracket_types(split, brackets) is None:
         raise ValueError(f"an LSTM on data other than brackets is not covered: {COVERED}")
 
 
@@ -90,9 +127,14 @@ def model_inputs(learner, split: Split) -> tuple[np.ndarray, np.ndarray | None, 
     return tokens, readout, targets
 
 
-def probe_data(learner, split: Split) -> ProbeData:
+def probe_data(learner, split: Split, brackets: Brackets | None = None) -> ProbeData:
+    """``split`` as the depth probes read it: the network's inputs, and the words in the suite's
+    bracket ids (relabelled where ``brackets`` names other ones)."""
     tokens, readout, targets = model_inputs(learner, split)
-    return ProbeData(X=split.X, tokens=tokens, readout=readout, targets=targets, pad_id=int(split.pad_id))
+    if brackets is None:
+        return ProbeData(X=split.X, tokens=tokens, readout=readout, targets=targets, pad_id=int(split.pad_id))
+    X = brackets.relabel(split.X, int(split.pad_id))
+    return ProbeData(X=X, tokens=tokens, readout=readout, targets=targets, pad_id=2 * len(brackets.open))
 
 
 def _splits(task: Task | None, train: Split | None, test: Split | None, n_train: int, seed: int):
@@ -124,8 +166,10 @@ def analyse(
     n_random: int = 200,
     seed: int = 0,
     with_progress: bool = True,
+    brackets: Brackets | None = None,
 ) -> dict:
-    """The mechanism report of a fitted transformer or LSTM learner on a sequence task.
+    """The mechanism report of a fitted transformer or LSTM learner on a sequence task (bracket
+    words in other ids than the suite's: ``brackets``).
 
     ``train``/``test``: the splits (default: the task's test split, and ``n_probe`` fresh training
     rows); probes fit on up to ``n_probe`` training rows and score on up to ``n_probe`` test rows;
@@ -137,7 +181,7 @@ def analyse(
     """
     arch = sequence_architecture(learner)
     train, test = _splits(task, train, test, n_probe, seed)
-    n_types = bracket_types(test)
+    n_types = bracket_types(test, brackets)
     if not arch.has_heads and n_types is None:  # depth probes alone: brackets only
         raise ValueError(f"an LSTM on data other than brackets is not covered: {COVERED}")
     start = time.perf_counter()
@@ -163,8 +207,8 @@ def analyse(
     if n_types is not None:
         depth = depth_analysis(
             model,
-            probe_data(learner, _rows(train, n_probe)),
-            probe_data(learner, _rows(test, n_probe)),
+            probe_data(learner, _rows(train, n_probe), brackets),
+            probe_data(learner, _rows(test, n_probe), brackets),
             n_types,
             seed,
         )
@@ -174,7 +218,8 @@ def analyse(
     if with_progress and getattr(learner, "checkpoints_", None):
         start = time.perf_counter()
         site = out["depth"]["best_site"] if "depth" in out else None
-        entries = progress(learner, train=train, test=test, site=site, n_eval=n_eval, seed=seed)
+        entries = progress(learner, train=train, test=test, site=site, n_eval=n_eval, seed=seed,
+                           brackets=brackets)
         out["progress"] = entries
         out |= milestones(entries, per_position=test.per_position)
         seconds["progress"] = time.perf_counter() - start
@@ -193,6 +238,7 @@ def progress(
     n_probe: int = 150,
     n_random: int = 100,
     seed: int = 0,
+    brackets: Brackets | None = None,
 ) -> list[dict]:
     """One entry per checkpoint (in step order): ``step``, ``train_accuracy``, ``test_accuracy`` (up
     to ``n_eval`` rows each), and ``induction_score`` (transformers: the best head's, on ``n_random``
@@ -200,7 +246,7 @@ def progress(
     default the last probed site; probes on ``n_probe`` rows of each split)."""
     arch = sequence_architecture(learner)
     train, test = _splits(task, train, test, n_probe, seed)
-    n_types = bracket_types(test)
+    n_types = bracket_types(test, brackets)
     parts = {name: model_inputs(learner, _rows(s, n_eval)) for name, s in (("train", train), ("test", test))}
     random = None
     if arch.has_heads:
@@ -209,7 +255,7 @@ def progress(
         pool = np.unique(X if pad is None else X[X != pad])
         random = repeated_random_tokens(pool, n_random, max(2, X.shape[1] // 2), seed)
     if n_types is not None:
-        probes = (probe_data(learner, _rows(train, n_probe)), probe_data(learner, _rows(test, n_probe)))
+        probes = tuple(probe_data(learner, _rows(s, n_probe), brackets) for s in (train, test))
         site = site or probe_sites(learner.model_)[-1]
     entries = []
     for step in sorted(learner.checkpoints_):

@@ -24,7 +24,9 @@ import torch
 from baselines.architectures import MLP_POST, architecture
 from baselines.hooks import run_with_cache
 from mechanisms import llc
+from mechanisms.record import Subject
 from mechanisms.structure import DEAD_EPS
+from mechanisms.summaries import SimplicityRecord
 
 #: A grid cell's LLC: the defaults with fewer draws (one cell's estimate costs about a second for the
 #: quick preset's modular transformer; the chains' sd is stored beside it).
@@ -141,3 +143,22 @@ def cell_simplicity(learner: Any, train: Any, seed: int = 0) -> dict | None:
     if hasattr(learner, "bits_") and hasattr(learner, "found_"):
         return synth_simplicity(learner, train)
     return None
+
+
+# --- as a registered analysis (mechanisms.registry) ----------------------------------------------
+
+def cell_record(subject: Subject) -> SimplicityRecord | None:
+    """:func:`cell_simplicity` of the cell's learner, typed (None for learners it does not read)."""
+    values = cell_simplicity(subject.learner, subject.train, seed=subject.seed)
+    return None if values is None else SimplicityRecord.from_metrics(values)
+
+
+def cell_cost(query: Any) -> float:
+    """CPU seconds of a cell's simplicity measures: a network's LLC chains (SGLD steps of the one
+    model on minibatches of its training set, and the forward passes of its initial loss); the
+    synthesizer's second, bounded posterior search (a constant per data shape, measured)."""
+    if query.step_seconds is None:
+        return float(query.constants["synth_simplicity"][query.data_shape])
+    rows = min(query.n, GRID_LLC.batch_size or query.n)
+    steps = GRID_LLC.chains * (GRID_LLC.draws + GRID_LLC.burn_in)
+    return steps * query.step_seconds(rows) + GRID_LLC.init_batches * query.forward_seconds(rows)

@@ -75,6 +75,7 @@ class EnumerativeSynthesizer(LearnerInfo, BaseEstimator):
         on it).
     """
 
+    finds_programs: ClassVar[bool] = True
     budget_params: ClassVar[dict[str, str]] = {
         "candidates": "max_candidates", "max_bits": "max_bits", "seconds": "time_limit",
     }

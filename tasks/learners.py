@@ -112,6 +112,9 @@ class LearnerInfo:
     param_choices: ClassVar[dict[str, tuple[str, ...]]] = {}
     #: True for learners trained in steps whose checkpoints and hooks mechanism analysis can read.
     has_model: ClassVar[bool] = False
+    #: True for learners whose fit finds a program with its description length (``program_``,
+    #: ``bits_``, ``found_``): what the program-side analyses read (the synthesizer).
+    finds_programs: ClassVar[bool] = False
     #: True where many fits of one spec can run as one batched job (``baselines.fit_many``).
     batchable: ClassVar[bool] = False
     #: True where ``fit`` takes per-position targets (``y`` of shape (n, L) scored where ``mask`` is

@@ -45,6 +45,20 @@ def _split_top(text: str, sep: str, whole: str) -> list[str]:
     return parts
 
 
+def split_specs(values: collections.abc.Sequence[str] | None) -> tuple[str, ...]:
+    """Specs given by repeating an option and/or separated by ``;``. Commas belong to specs, except
+    between bare names (``lookup,synth``): a name without ``:`` has no parameters to separate."""
+    out = []
+    for value in values or ():
+        for spec in (s.strip() for s in value.split(";")):
+            bare = ":" not in spec and "(" not in spec
+            if bare:
+                out += [part.strip() for part in spec.split(",") if part.strip()]
+            elif spec:
+                out.append(spec)
+    return tuple(out)
+
+
 def _items(text: str, whole: str) -> dict[str, str]:
     """``a=1,b=(x,y)`` → ``{"a": "1", "b": "(x,y)"}`` (values unparsed, groups kept whole)."""
     params: dict[str, str] = {}

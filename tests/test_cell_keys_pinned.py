@@ -22,7 +22,8 @@ PINNED = json.loads((Path(__file__).parent / "fixtures" / "cell_keys.json").read
 
 def _cells(case: dict):
     grid = {"preset_name": None, "tasks": None, "methods": None, "sizes": None, "seeds": None} | case["grid"]
-    return grid_cells(grid, Budgets(**case["budgets"]), case["align"], case["simplicity"])[0]
+    analyses = [name for name in ("alignment", "simplicity") if case[name.replace("alignment", "align")]]
+    return grid_cells(grid, Budgets(**case["budgets"]), analyses)[0]
 
 
 @pytest.mark.parametrize("name", sorted(PINNED))

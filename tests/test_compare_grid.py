@@ -7,12 +7,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from baselines.classic import LookupTableLearner
-from compare.grid.cells import Cell, GridPart, build_cells, split_specs
+from compare.grid.cells import Cell, GridPart, build_cells
 from compare.grid.plan import grid_parts
 from compare.grid.ranges import parse_seeds, parse_sizes
 from compare.settings.presets import PRESETS
 from tasks import SpecError
 from tasks.learners import LEARNERS, NotApplicable, register_learner
+from tasks.spec import split_specs
 
 
 @settings(max_examples=60)

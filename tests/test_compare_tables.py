@@ -117,7 +117,8 @@ def test_the_mechanism_column_from_a_store(tmp_path):
     texts = {(4, 0): "k=4 r=0.41", (4, 1): "k=4 r=0.41", (16, 0): "k=4,17 r=1.00 emerge@812",
              (16, 1): "k=4,17 r=1.00 emerge@812", (16, 2): "k=17 r=0.90"}
     items += [(Cell(TASK, "transformer", "transformer:steps=10", n, s),
-               CellResult(test_accuracy=n / 16, metrics=mechanism(text, r=n / 16, emerge=800 + s)))
+               CellResult(test_accuracy=n / 16,
+                          metrics=mechanism(text, restricted_accuracy=n / 16, emergence_step=800 + s)))
               for (n, s), text in texts.items()]
     with Store(tmp_path / "r.sqlite") as store:
         store.put_many(items)
@@ -125,7 +126,7 @@ def test_the_mechanism_column_from_a_store(tmp_path):
     by = {s.method: s for s in summaries}
     assert [(p.n, p.text, p.count, p.seeds) for p in by["transformer"].mechanism] == [
         (4, "k=4 r=0.41", 2, 2), (16, "k=4,17 r=1.00 emerge@812", 2, 3)]
-    assert by["transformer"].mechanism[1].numbers == {"emerge": 801.0, "r": 1.0}
+    assert by["transformer"].mechanism[1].numbers == {"emergence_step": 801.0, "restricted_accuracy": 1.0}
     assert by["synth"].mechanism == []
 
     lines = render(summaries, "markdown").splitlines()
@@ -138,8 +139,9 @@ def test_the_mechanism_column_from_a_store(tmp_path):
         ("synth", "4", ""), ("synth", "16", ""), ("transformer", "4", "k=4 r=0.41"),
         ("transformer", "16", "k=4,17 r=1.00 emerge@812")]
     data = {d["method"]: d for d in json.loads(render(summaries, "json"))}
+    numbers = {"emergence_step": 801.0, "restricted_accuracy": 1.0}
     assert data["transformer"]["mechanism"][1] == {"n": 16, "text": "k=4,17 r=1.00 emerge@812", "count": 2,
-                                                   "seeds": 3, "numbers": {"emerge": 801.0, "r": 1.0}}
+                                                   "seeds": 3, "numbers": numbers}
     assert data["synth"]["mechanism"] == []
     assert "mechanism" in render(summaries, "latex")
 

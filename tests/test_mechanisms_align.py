@@ -113,9 +113,9 @@ def test_alignment_finds_the_planted_sites(planted_result):
 
 
 def test_the_grid_keeps_the_planted_alignment(planted_result):
-    """What a grid cell stores of the planted network's report (mechanisms.align_run.grid_alignment):
+    """What a grid cell stores of the planted network's report (mechanisms.alignment.grid_alignment):
     both subexpressions aligned, at the planted sites, and the layer-1 head as the selector."""
-    from mechanisms.align_run import grid_alignment
+    from mechanisms.alignment import grid_alignment
 
     kept = grid_alignment({"alignments": [{"source": "reference", **planted_result}], **planted_result})
     assert (kept["aligned"], kept["of"]) == (2, 2)

@@ -24,11 +24,6 @@ RESULT_FORMAT = 2
 #: The most cells one grid may have (counted before any is built); grids above ``CONFIRM_CELLS`` run
 #: only with ``--yes``, after their size is stated.
 MAX_CELLS = 1_000_000
-#: The fingerprint part of a network cell that also runs the program alignment (``dlps run --align``).
-ALIGN_STAMP = "align"
-#: The fingerprint part of a network or synthesizer cell that also measures its simplicity (the LLC,
-#: dead units, ranks; programs within 2 bits) for ``dlps report`` (``dlps run --simplicity``).
-SIMPLICITY_STAMP = "simplicity"
 CONFIRM_CELLS = 10_000
 
 
@@ -47,6 +42,11 @@ class Cell:
     n: int
     seed: int
     fingerprint: str = ""
+
+    @property
+    def stamps(self) -> tuple[str, ...]:
+        """The words of the fingerprint: the opt-in analyses the cell runs are among them."""
+        return tuple(self.fingerprint.split(";"))
 
     @property
     def key(self) -> str:
@@ -68,21 +68,23 @@ class GridPart:
 
 
 def build_cells(
-    parts: Sequence[GridPart], budgets: Budgets | None = None, skip_unfit: bool = False, align: bool = False,
-    simplicity: bool = False,
+    parts: Sequence[GridPart], budgets: Budgets | None = None, skip_unfit: bool = False,
+    analyses: Sequence[str] = (),
 ) -> tuple[list[Cell], list[str]]:
     """Every cell of the union of ``parts``, checked (known tasks and methods, valid parameters, sizes
     within each task's pool, at least one cell), and notes on skipped pairs.
 
     A method that cannot handle a task is an error naming both, or, with ``skip_unfit`` (presets),
-    a note saying which pair was left out and why. With ``align``, network cells also align the
-    network with the task's programs (``ALIGN_STAMP`` in their fingerprint, so they are other cells
-    than the same ones run without it: a run with ``--align`` computes them). ``simplicity`` likewise
-    stamps network and synthesizer cells with ``SIMPLICITY_STAMP``: they also measure their simplicity.
+    a note saying which pair was left out and why. ``analyses`` (names in :mod:`mechanisms.registry`)
+    asks for the opt-in analyses: the cells of the learners they read carry their stamps in their
+    fingerprint, so they are other cells than the same ones run without them (a run that asks for
+    an analysis computes it).
     """
     # Imported here: the learners pull in torch, which reading a store (tables, plots) never needs.
     from compare.methods import Budgets, NotApplicable, fingerprint, learner_class, resolve
+    from mechanisms.registry import analyses_for, stamps
 
+    chosen = analyses_for(analyses)
     budgets = budgets or Budgets()
     count = sum(len(p.tasks) * len(p.methods) * len(p.sizes) * len(p.seeds) for p in parts)
     if count > MAX_CELLS:
@@ -102,13 +104,9 @@ def build_cells(
                         raise
                     notes.append(f"skipped: {exc}")
                     continue
-                stamp = f"{task.family}-gen{task.generator_version};{fingerprint(resolved)}"
-                name = resolved.partition(":")[0]
-                network = learner_class(name).has_model
-                if align and network:
-                    stamp += f";{ALIGN_STAMP}"
-                if simplicity and (network or name == "synth"):
-                    stamp += f";{SIMPLICITY_STAMP}"
+                words = stamps(chosen, learner_class(resolved.partition(":")[0]))
+                generator = f"{task.family}-gen{task.generator_version}"
+                stamp = ";".join([generator, fingerprint(resolved), *words])
                 for n in part.sizes:
                     for seed in part.seeds:
                         cell = Cell(task.spec, method.strip(), resolved, n, seed, stamp)
@@ -116,25 +114,3 @@ def build_cells(
     if not cells:
         raise SpecError("the grid is empty: give at least one task, method, size and seed")
     return list(cells.values()), notes
-
-
-def stamped(cell: Cell, analysis: str) -> bool:
-    """Whether the cell also runs ``analysis``: ``ALIGN_STAMP`` (``dlps run --align``: the network
-    against the task's programs) or ``SIMPLICITY_STAMP`` (``--simplicity``)."""
-    if analysis not in (ALIGN_STAMP, SIMPLICITY_STAMP):
-        raise ValueError(f"unknown analysis {analysis!r}; accepted: {ALIGN_STAMP}, {SIMPLICITY_STAMP}")
-    return analysis in cell.fingerprint.split(";")
-
-
-def split_specs(values: Sequence[str] | None) -> tuple[str, ...]:
-    """Specs given by repeating an option and/or separated by ``;``. Commas belong to specs, except
-    between bare names (``lookup,synth``): a name without ``:`` has no parameters to separate."""
-    out = []
-    for value in values or ():
-        for spec in (s.strip() for s in value.split(";")):
-            bare = ":" not in spec and "(" not in spec
-            if bare:
-                out += [part.strip() for part in spec.split(",") if part.strip()]
-            elif spec:
-                out.append(spec)
-    return tuple(out)

@@ -27,11 +27,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
-from compare.grid.cells import Cell, stamped
+from baselines.training import eval_schedule
+from compare.grid.cells import Cell
+from compare.methods import build, learner_class
+from compare.settings.defaults import data_shape
+from mechanisms.registry import CostQuery, for_cell
+from tasks import parse_task
 from tasks.spec import split_spec
 
 #: Parameters looked up (embeddings, position tables, relative biases), not multiplied: no flops.
@@ -69,28 +74,24 @@ def _network_constants(key: str) -> dict[str, float]:
 
 
 @cache
+def _learner(task_spec: str, method_spec: str) -> Any:
+    """An unfitted learner of a cell's spec (seed 0: the cost does not depend on it)."""
+    return build(method_spec, parse_task(task_spec), 0)
+
+
+@cache
 def network_shape(task_spec: str, method_spec: str) -> NetworkShape:
-    """The cost-relevant shape of the network a cell of ``method_spec`` on ``task_spec`` trains."""
-    import torch
-
-    from baselines.batched import row_tokens
-    from baselines.training import eval_schedule
-    from compare.methods import build
-    from compare.settings.defaults import data_shape
-    from tasks import parse_task
-
-    task = parse_task(task_spec)
-    split = task.test_split()
-    learner = build(method_spec, task, 0)
+    """The cost-relevant shape of the network a cell of ``method_spec`` on ``task_spec`` trains, from
+    the architecture's adapter (:mod:`baselines.architectures`)."""
+    split = parse_task(task_spec).test_split()
+    learner = _learner(task_spec, method_spec)
     learner.d_vocab_ = learner.d_vocab if learner.d_vocab is not None else split.d_vocab
     learner.n_classes_ = learner.n_classes if learner.n_classes is not None else split.n_classes
     learner.per_position_ = split.per_position
     learner.n_features_in_ = split.X.shape[1]
-    cfg = learner._model_config(split.X.shape[1], [])
-    model = learner._make_model(cfg, torch.Generator().manual_seed(0))
-    method = learner.method_name
-    width = split.X.shape[1]
-    tokens = row_tokens(method, width, split.per_position)
+    model = learner.build_model(split.X.shape[1])
+    cfg, arch = model.cfg, learner.architecture
+    tokens = arch.tokens_per_row(split.X.shape[1], split.per_position)
     readouts = tokens if split.per_position else 1
     flops = 0.0
     for name, p in model.named_parameters():
@@ -98,23 +99,13 @@ def network_shape(task_spec: str, method_spec: str) -> NetworkShape:
         if p.dim() < 2 or leaf in LOOKUP_PARAMS:
             continue
         flops += 2 * p.numel() * (readouts if leaf == "W_U" else tokens)
-    layers = getattr(cfg, "n_layers", 1)
-    if method == "transformer":  # scores and weighted values: tokens² per head dimension, per layer
-        flops += 4 * tokens * tokens * cfg.n_heads * cfg.d_head * layers
-    ops = 1 + layers * (tokens if method == "lstm" else 1)
+    flops += arch.attention_flops(cfg, tokens)
     params = sum(p.numel() for p in model.parameters())
     evals = len(eval_schedule(learner.steps, learner.eval_points))
-    return NetworkShape(
-        f"{data_shape(split)}/{method}",
-        ops,
-        params,
-        flops,
-        learner.batch_size,
-        learner.steps,
-        evals,
-        learner.device,
-        tokens,
-    )
+    key = f"{data_shape(split)}/{learner.method_name}"
+    ops = arch.step_ops(cfg, tokens)
+    return NetworkShape(key, ops, params, flops, learner.batch_size, learner.steps, evals, learner.device,
+                        tokens)
 
 
 def step_seconds(shape: NetworkShape, models: int, rows: int) -> float:
@@ -124,9 +115,9 @@ def step_seconds(shape: NetworkShape, models: int, rows: int) -> float:
     return c["op"] * shape.ops + work
 
 
-def network_job_seconds(cells: Sequence[Cell], test_rows: int, mechanism: float) -> float:
-    """CPU seconds of one network job (one stack, :func:`compare.runner.make_jobs`): its training
-    and evaluations, scoring and the mechanism summary of every cell."""
+def network_job_seconds(cells: Sequence[Cell], test_rows: int) -> float:
+    """CPU seconds of one network job (one stack, :func:`compare.grid.jobs.make_jobs`): its training
+    and evaluations, scoring and every cell's analyses."""
     shape = network_shape(cells[0].task, cells[0].method_spec)
     c = _network_constants(shape.key)
     n_max = max(cell.n for cell in cells)
@@ -134,48 +125,33 @@ def network_job_seconds(cells: Sequence[Cell], test_rows: int, mechanism: float)
     total = shape.steps * step_seconds(shape, len(cells), rows)
     total += shape.evals * len(cells) * (n_max + test_rows) * shape.flops * c["eval"]
     scoring = sum(cell.n + 2 * test_rows for cell in cells) * shape.flops * c["eval"]
-    llc = sum(_llc_seconds(shape, cell.n) for cell in cells if stamped(cell, "simplicity"))
-    return total + scoring + mechanism * len(cells) + llc
+    return total + scoring + sum(analyses_seconds(cell) for cell in cells)
 
 
-def _llc_seconds(shape: NetworkShape, n: int) -> float:
-    """Per network cell: the simplicity measures' LLC estimate (:mod:`mechanisms.simplicity`), SGLD
-    chains of steps of the one model on minibatches of its training set."""
-    from mechanisms.simplicity import GRID_LLC
-
-    rows = min(n, GRID_LLC.batch_size or n)
-    steps = GRID_LLC.chains * (GRID_LLC.draws + GRID_LLC.burn_in)
-    forward = GRID_LLC.init_batches * rows * shape.flops * _network_constants(shape.key)["eval"]
-    return steps * step_seconds(shape, 1, rows) + forward
-
-
-def mechanism_seconds(task: Any, method: str, steps: int) -> float:
-    """Per network cell: the mechanism summary the grid stores (0 where none covers the pair); the
-    Fourier analysis runs on every checkpoint, over all p² pairs."""
-    from baselines.checkpoints import DEFAULT_CHECKPOINTS
-    from baselines.training import eval_schedule
-    from tasks import ModularTask
-
-    m = constants()["mechanism"]
-    if isinstance(task, ModularTask):
-        if method not in ("transformer", "mlp"):
-            return 0.0
-        return m["fourier_checkpoint"] * len(eval_schedule(steps, DEFAULT_CHECKPOINTS)) * (task.p / 59) ** 2
-    return m["sequence"]
+def analyses_seconds(cell: Cell) -> float:
+    """CPU seconds of the analyses a cell runs (:mod:`mechanisms.registry`), each by its own cost."""
+    task = parse_task(cell.task)
+    split = task.test_split()
+    learner = _learner(cell.task, cell.method_spec)
+    query = CostQuery(learner, task, split, cell.n, None, constants(), data_shape(split))
+    if learner.has_model:
+        shape = network_shape(cell.task, cell.method_spec)
+        forward = shape.flops * _network_constants(shape.key)["eval"]
+        query = replace(query, steps=shape.steps, step_seconds=lambda rows: step_seconds(shape, 1, rows),
+                        forward_seconds=lambda rows: rows * forward)
+    return sum(analysis.cost(query) for analysis in for_cell(cell.stamps, type(learner)))
 
 
 def cell_seconds(cell: Cell, task: Any, method: str, spent: bool = False) -> float:
-    """CPU seconds of a cell that runs on its own (the synthesizer, classic learners); ``spent``: of
-    a synthesizer cell that spends its whole budget (:func:`synth_budget_seconds`)."""
-    from compare.settings.defaults import data_shape
-
+    """CPU seconds of a cell that runs on its own (the synthesizer, classic learners) and its
+    analyses; ``spent``: of a synthesizer cell that spends its whole budget (:func:`synth_budget_seconds`)."""
     c = constants()
-    if method == "synth":
+    if learner_class(method).finds_programs:
         shape = data_shape(task.test_split())
         bound = synth_budget_seconds(cell.method_spec, shape)
         seconds = bound if spent else min(c["synth"][shape], bound)
-        return seconds + (c["synth_simplicity"][shape] if stamped(cell, "simplicity") else 0.0)
-    return classic_seconds(task.test_split(), method, cell.n)
+        return seconds + analyses_seconds(cell)
+    return classic_seconds(task.test_split(), method, cell.n) + analyses_seconds(cell)
 
 
 def classic_terms(split: Any) -> tuple[float, float]:

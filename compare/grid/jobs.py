@@ -13,7 +13,7 @@ from typing import Any
 
 from baselines.batched import plan_stacks, stack_overhead
 from compare.grid.cells import Cell
-from compare.grid.cost import cell_seconds, constants, mechanism_seconds, network_job_seconds, network_shape
+from compare.grid.cost import cell_seconds, constants, network_job_seconds, network_shape
 from compare.grid.executors import Job
 from compare.grid.worker import batchable
 from compare.methods import learner_class
@@ -24,7 +24,6 @@ from tasks.spec import split_spec
 @dataclass
 class Estimate:
     """Estimated CPU seconds per (task, method label) and per job (the runner's unit of work)."""
-
     seconds: dict[tuple[str, str], float] = field(default_factory=dict)
     cells: dict[tuple[str, str], int] = field(default_factory=dict)
     jobs: list[float] = field(default_factory=list)
@@ -60,7 +59,6 @@ def make_jobs(cells: Sequence[Cell], batch: bool = True, device: str | None = No
     side by side. Longest first by the cost model (:mod:`compare.grid.cost`), so that no long job comes
     last while the other workers wait. ``device``: where the networks train (None: their specs'
     device; on a GPU a method's models form one stack)."""
-
     groups: dict[tuple[str, str], list[Cell]] = {}
     jobs = []
     for cell in cells:
@@ -80,14 +78,12 @@ def make_jobs(cells: Sequence[Cell], batch: bool = True, device: str | None = No
 def _job_costs(cells: tuple[Cell, ...], batched: bool) -> tuple[float, float]:
     """CPU seconds of one job: estimated, and if its synthesizer cells spend their whole budgets
     (the same for every other learner)."""
-
     first = cells[0]
     task = parse_task(first.task)
     method = learner_class(split_spec(first.method_spec)[0]).method_name
     job = constants()["job"]
-    if getattr(learner_class(method), "has_model", False):
-        steps = network_shape(first.task, first.method_spec).steps
-        seconds = network_job_seconds(cells, len(task.test_split()), mechanism_seconds(task, method, steps))
+    if learner_class(method).has_model:
+        seconds = network_job_seconds(cells, len(task.test_split()))
         return seconds + job, seconds + job
     typical = sum(cell_seconds(cell, task, method) for cell in cells)
     spent = sum(cell_seconds(cell, task, method, spent=True) for cell in cells)
@@ -104,7 +100,6 @@ def estimate(cells: Sequence[Cell], batch: bool = True, device: str | None = Non
     (for networks on ``device``; the constants are the CPU's, so on a GPU this is what the same
     work would cost on this machine's CPU), and what they cost if every synthesizer cell spends its
     whole budget (``spent``)."""
-
     out = Estimate(seconds=defaultdict(float), cells=defaultdict(int), spent=defaultdict(float))
     for job in make_jobs(cells, batch, device):
         seconds, spent = _job_costs(job.cells, job.batched)

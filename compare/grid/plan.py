@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compare.grid.cells import Cell, GridPart, build_cells, split_specs
+from compare.grid.cells import Cell, GridPart, build_cells
 from compare.grid.cost import duration
 from compare.grid.forkserver import local_workers
 from compare.grid.jobs import estimate
@@ -18,11 +18,11 @@ from compare.methods import Budgets
 from compare.results.store import Store
 from compare.settings.presets import PRESET_ANALYSES, PRESETS
 from tasks import SpecError
+from tasks.spec import split_specs
 
 
 def preset(name: str) -> tuple[GridPart, ...]:
     """The parts of preset ``name`` (:mod:`compare.settings.presets`); SpecError naming the accepted ones."""
-
     if name not in PRESETS:
         raise SpecError(f"unknown preset {name!r}; accepted: {', '.join(PRESETS)}")
     return PRESETS[name]
@@ -59,7 +59,6 @@ def grid_parts(
 class DryRun:
     """What ``dlps run --dry-run`` shows: the cells to run and to skip, and the estimated CPU time
     per task × method and in all (:mod:`compare.grid.cost`)."""
-
     total: int
     pending: list[Cell]
     notes: list[str]
@@ -98,28 +97,25 @@ class DryRun:
 def _spent(seconds: float, spent: float) -> str:
     """What the dry run adds where searches that spend their whole budget would cost much more than
     estimated (the synthesizer's estimate is a typical cell's; a hard program costs the budget)."""
-
     if spent <= 1.1 * seconds:
         return ""
     return " (no bound)" if math.isinf(spent) else f" (up to {duration(spent)})"
 
 
-def grid_cells(grid: dict[str, Any], budgets: Budgets, align: bool = False,
-               simplicity: bool = False) -> tuple[list[Cell], list[str]]:
+def grid_cells(grid: dict[str, Any], budgets: Budgets,
+               analyses: Sequence[str] = ()) -> tuple[list[Cell], list[str]]:
     """The cells of ``grid`` (with the analyses asked for, and those its preset is made for:
-    ``PRESET_ANALYSES``) and the notes on pairs a preset skips (:func:`compare.grid.build_cells`)."""
-
+    ``PRESET_ANALYSES``) and the notes on pairs a preset skips (:func:`compare.grid.cells.build_cells`)."""
     preset = grid.get("preset_name")
-    analyses = PRESET_ANALYSES.get(preset or "", ())
     return build_cells(grid_parts(**grid), budgets, skip_unfit=preset is not None,
-                       align=align or "align" in analyses, simplicity=simplicity or "simplicity" in analyses)
+                       analyses=(*analyses, *PRESET_ANALYSES.get(preset or "", ())))
 
 
 def plan_run(grid: dict[str, Any], budgets: Budgets, store: str, jobs: int | None,
-             retry_failed: bool = False, align: bool = False, simplicity: bool = False) -> DryRun:
+             retry_failed: bool = False, analyses: Sequence[str] = ()) -> DryRun:
     """The grid ``dlps run`` would run, checked as for a real run, without running, claiming or
     creating anything: a store that does not exist yet means every cell is to run."""
-    cells, notes = grid_cells(grid, budgets, align, simplicity)
+    cells, notes = grid_cells(grid, budgets, analyses)
     finished: set[str] = set()
     if Path(store).exists():
         with Store(store, create=False) as results:

@@ -127,17 +127,17 @@ class GridRun:
 
 def prepare_run(grid: dict[str, Any], budgets: Budgets, store: str, jobs: int | None, scheduler: str | None,
                 artefacts: str | None, yes: bool = False, device: str | None = None,
-                align: bool = False, simplicity: bool = False) -> GridRun:
+                analyses: Sequence[str] = ()) -> GridRun:
     """Build and check everything ``dlps run`` needs before any cell runs: the grid (``grid``: the
     keyword arguments of :func:`compare.grid.grid_parts`), budgets and parameter ranges, the artefacts
     folder, a writable store, then the executor; a grid of more than ``CONFIRM_CELLS`` cells runs only
-    with ``yes``. ``align``: network cells also align with the task's programs (other cells than
-    without it, see :func:`compare.grid.build_cells`); ``simplicity`` likewise for the simplicity
-    measures. A preset adds the analyses it is made for (``PRESET_ANALYSES``: science aligns and
-    measures simplicity). ValueError (one line) for the first problem."""
+    with ``yes``. ``analyses``: the opt-in analyses the cells also run (:mod:`mechanisms.registry`;
+    other cells than without them, see :func:`compare.grid.cells.build_cells`); a preset adds the
+    analyses it is made for (``PRESET_ANALYSES``: science aligns and measures simplicity).
+    ValueError (one line) for the first problem."""
 
     device = check_device_option(device)
-    cells, notes = grid_cells(grid, budgets, align, simplicity)
+    cells, notes = grid_cells(grid, budgets, analyses)
     if len(cells) > CONFIRM_CELLS and not yes:
         raise ValueError(f"the grid has {len(cells):,} cells (more than {CONFIRM_CELLS:,}); pass --yes to "
                          "run them all, or narrow --tasks, --methods, --sizes or --seeds")

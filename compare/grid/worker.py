@@ -16,10 +16,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from baselines.checkpoints import checkpoint_settings
 from compare.evaluate import evaluation_splits, fit_and_score
-from compare.grid.cells import Cell, stamped
+from compare.grid.cells import Cell
 from compare.methods import build, learner_class
 from compare.results.store import CellResult
+from compare.workflow import analyse_cell, save_network, uses_checkpoints
 from tasks import parse_task
 from tasks.spec import split_spec
 
@@ -41,16 +43,12 @@ def _failed(exc: BaseException) -> CellResult:
 
 def _build(cell: Cell, task: Any, options: CellOptions) -> Any:
     """The cell's learner; networks keep the default checkpoints when they are saved (artefacts) or
-    when the cell's mechanism summary reads them (checkpoints change what is kept, never what is
+    when one of the cell's analyses reads them (checkpoints change what is kept, never what is
     learned)."""
-    from mechanisms.report import summary_uses_checkpoints
-
     learner = build(cell.method_spec, task, cell.seed)
     if learner.has_model and options.device is not None:  # where, not what: the cell's key stays
         learner.set_params(device=options.device)
-    if learner.has_model and (options.artefacts or summary_uses_checkpoints(task)):
-        from baselines.checkpoints import checkpoint_settings
-
+    if learner.has_model and (options.artefacts or uses_checkpoints(learner, task, cell.stamps)):
         learner.set_params(**checkpoint_settings(learner.steps))
     return learner
 
@@ -58,8 +56,9 @@ def _build(cell: Cell, task: Any, options: CellOptions) -> Any:
 def _result(
     cell: Cell, task: Any, learner: Any, fit_seconds: float | None, options: CellOptions
 ) -> CellResult:
-    """Score a learner (fitted already when ``fit_seconds`` is given) with the one evaluator, and
-    turn what it learned into the stored fields."""
+    """Score a learner (fitted already when ``fit_seconds`` is given) with the one evaluator, run the
+    cell's analyses (:func:`compare.workflow.analyse_cell`) and save its network where artefacts are
+    kept."""
     train = task.train_split(cell.n, cell.seed)
     # Networks log only the test split while training, as in a batched job (run_batch), so that
     # both give the same history.
@@ -80,64 +79,13 @@ def _result(
     if learner.has_model and options.device is not None:  # scored on its device; analysed on the CPU
         learner.model_.cpu()
         learner.set_params(device="cpu")
-    if stamped(cell, "simplicity"):
-        _simplicity(cell, train, learner, result)
-    if learner.has_model:
-        _network_extras(cell, task, train, learner, result, options)
-    return result
-
-
-def _simplicity(cell: Cell, train: Any, learner: Any, result: CellResult) -> None:
-    """``metrics["simplicity"]`` (:mod:`mechanisms.simplicity`: a network's LLC, dead units, weight norm
-    and effective ranks; the synthesizer's bits and programs within 2 bits); its time is a diagnostic."""
-    from mechanisms.simplicity import cell_simplicity
-
-    start = time.perf_counter()
-    simple = cell_simplicity(learner, train, seed=cell.seed)
-    if simple is not None:
-        result.metrics["simplicity"] = simple
-        result.extra["simplicity_seconds"] = round(time.perf_counter() - start, 3)
-
-
-def _network_extras(cell: Cell, task: Any, train: Any, learner: Any, result: CellResult,
-                    options: CellOptions) -> None:
-    """A network cell's mechanism summary, and its saved weights when artefacts are kept."""
-    from baselines.checkpoints import save_learner
-    from mechanisms.report import cell_summary
-
-    start = time.perf_counter()
-    mechanism = cell_summary(learner, task, train)
-    if mechanism is not None:  # its time goes with the diagnostics: tables stay deterministic
-        result.metrics["mechanism"] = mechanism
-        result.extra["mechanism_seconds"] = round(time.perf_counter() - start, 3)
-    if stamped(cell, "align"):
-        _alignment(cell, task, train, learner, result)
-    if options.artefacts:
+    metrics, seconds = analyse_cell(learner, task, train, cell.seed, cell.stamps)
+    result.metrics |= metrics
+    result.extra |= seconds
+    if learner.has_model and options.artefacts:
         meta = {"task": cell.task, "method": cell.method_spec, "n": cell.n, "seed": cell.seed}
-        result.artefacts = save_learner(learner, Path(options.artefacts) / cell.key, meta)
-
-
-def _alignment(cell: Cell, task: Any, train: Any, learner: Any, result: CellResult) -> None:
-    """``metrics["alignment"]`` (:func:`mechanisms.align_run.grid_alignment`; ``error`` where this
-    network or task cannot be aligned), and "k of m subexpressions aligned" added to the mechanism
-    column's text; its time is a diagnostic."""
-    from mechanisms.align import ALIGNED_IIA
-    from mechanisms.align_run import GRID_SYNTH_SECONDS, alignment_report, grid_alignment
-
-    start = time.perf_counter()
-    try:
-        report = alignment_report(learner, task, train, seed=cell.seed, synth_seconds=GRID_SYNTH_SECONDS)
-    except Exception as exc:  # noqa: BLE001 - no program found, an unexpected failure: said, the cell counts
-        result.metrics["alignment"] = {"error": f"{type(exc).__name__}: {exc}"}
-        return
-    summary = grid_alignment(report)
-    result.metrics["alignment"] = summary
-    result.extra["alignment_seconds"] = round(time.perf_counter() - start, 3)
-    text = f"{summary['aligned']} of {summary['of']} subexpressions aligned (IIA ≥ {ALIGNED_IIA})"
-    mechanism = result.metrics.get("mechanism") or {}
-    mechanism = mechanism | {"text": f"{mechanism['text']}; {text}" if mechanism.get("text") else text,
-                             "aligned": summary["aligned"], "subexpressions": summary["of"]}
-    result.metrics["mechanism"] = mechanism
+        result.artefacts = save_network(learner, Path(options.artefacts) / cell.key, meta)
+    return result
 
 
 def run_cell(cell: Cell, options: CellOptions = CellOptions()) -> CellResult:

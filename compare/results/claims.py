@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from compare.methods import network_methods
 from compare.results.report_stats import NOT_REACHED, bootstrap_mean
 from compare.results.tables import Summary
 from tasks.spec import split_spec
 
 RUN = "run `dlps run --preset science` (then `dlps report`)"
-NETWORKS = ("transformer", "mlp", "lstm")
 
 
 @dataclass
@@ -63,7 +63,7 @@ def _log_ratios(summaries: Sequence[Summary]) -> list[tuple[float, bool, bool]]:
     out = []
     for group in by_task.values():
         synth = [s for s in group if split_spec(s.method)[0] == "synth" and s.n99 is not None]
-        nets = [s for s in group if split_spec(s.method)[0] in NETWORKS and s.points]
+        nets = [s for s in group if split_spec(s.method)[0] in network_methods() and s.points]
         if synth and nets:
             best = min(s.n99 if s.n99 is not None else NOT_REACHED * s.points[-1].n for s in nets)
             censored = all(s.n99 is None for s in nets)
@@ -79,7 +79,7 @@ def _ood_gaps(summaries: Sequence[Summary]) -> list[float]:
     out = []
     for group in by_task.values():
         synth = [s for s in group if split_spec(s.method)[0] == "synth"]
-        nets = [s for s in group if split_spec(s.method)[0] in NETWORKS]
+        nets = [s for s in group if split_spec(s.method)[0] in network_methods()]
         for name, point in synth[0].ood.items() if synth else []:
             others = [s.ood[name].mean for s in nets if name in s.ood]
             if others:

@@ -17,14 +17,26 @@ from typing import Any
 
 import numpy as np
 
+from compare.methods import network_methods
 from compare.results.metrics import mean_ci
 from compare.results.report_stats import correlations, operations
 from compare.results.store import Row, Store
 from compare.results.tables import Summary, render, summarize
+from mechanisms.registry import by_name, column
+from mechanisms.summaries import AlignmentRecord, MechanismRecord, SimplicityRecord
 from tasks.spec import split_spec
 
-#: Learners with a network (their cells carry LLC, dead units, mechanism summaries).
-NETWORKS = ("transformer", "mlp", "lstm")
+
+def _mechanism(row: Row) -> MechanismRecord | None:
+    return by_name("mechanism").read(row.result.metrics)
+
+
+def _alignment(row: Row) -> AlignmentRecord | None:
+    return by_name("alignment").read(row.result.metrics)
+
+
+def _simplicity(row: Row) -> SimplicityRecord | None:
+    return by_name("simplicity").read(row.result.metrics)
 
 
 def _method(row: Row) -> str:
@@ -92,8 +104,8 @@ def mechanism_columns(rows: Sequence[Row]) -> list[str]:
         "",
     ]
     table = []
-    for (task, method, n), group in _groups(rows, lambda r: "mechanism" in r.result.metrics).items():
-        entries = [r.result.metrics["mechanism"] for r in group]
+    for (task, method, n), group in _groups(rows, lambda r: column(r.result.metrics) is not None).items():
+        entries = [column(r.result.metrics) for r in group]
         texts = [e.get("text") for e in entries if e.get("text")]
         common = max(sorted(set(texts)), key=texts.count) if texts else "n/a"
         numbers = sorted(
@@ -130,21 +142,20 @@ def emergence(rows: Sequence[Row], out: Path) -> tuple[list[str], list[tuple[flo
         "",
     ]
     table, pairs = [], []
-    for (task, method, n), group in _groups(
-        rows, lambda r: "emergence_step" in r.result.metrics.get("mechanism", {})
-    ).items():
-        mech = [r.result.metrics["mechanism"] for r in group]
+    fourier = [r for r in rows if (m := _mechanism(r)) is not None and m.fourier]
+    for (task, method, n), group in _groups(fourier, lambda r: True).items():
+        mech = [_mechanism(r) for r in group]
         gen = [r.result.steps_generalize for r in group]
         for m, g in zip(mech, gen, strict=True):
-            if m.get("emergence_step_heldout") is not None and g is not None:
-                pairs.append((float(m["emergence_step_heldout"]), float(g)))
+            if m.emergence_step_heldout is not None and g is not None:
+                pairs.append((float(m.emergence_step_heldout), float(g)))
         table.append(
             [
                 task,
                 method,
                 n,
-                _ci([m.get("emergence_step") for m in mech], 0),
-                _ci([m.get("emergence_step_heldout") for m in mech], 0),
+                _ci([m.emergence_step for m in mech], 0),
+                _ci([m.emergence_step_heldout for m in mech], 0),
                 _ci(gen, 0),
                 f"{sum(g is None for g in gen)}/{len(gen)}",
             ]
@@ -187,20 +198,20 @@ def alignment(rows: Sequence[Row]) -> tuple[list[str], list[float]]:
     """The alignment tables; also the per-cell share of aligned subexpressions (for the claims)."""
     lines = ["## Program ↔ network alignment", ""]
     table, shares = [], []
-    for (task, method, n), group in _groups(
-        rows, lambda r: "aligned" in r.result.metrics.get("alignment", {})
-    ).items():
-        aligns = [r.result.metrics["alignment"] for r in group]
-        share = [a["aligned"] / a["of"] for a in aligns if a.get("of")]
+    aligned = [r for r in rows if (a := _alignment(r)) is not None and a.aligned is not None]
+    for (task, method, n), group in _groups(aligned, lambda r: True).items():
+        aligns = [_alignment(r) for r in group]
+        share = [a.aligned / a.of for a in aligns if a.of]
         shares += share
         best: dict[str, float] = {}
         for a in aligns:
-            for sub in (a.get("programs") or [{}])[0].get("subexpressions", []):
+            for sub in (a.programs or [{}])[0].get("subexpressions", []):
                 iia = sub.get("iia")
                 if iia is not None:
                     best[sub["expression"]] = max(best.get(sub["expression"], -1.0), float(iia))
         shown = ", ".join(f"{e} {v:.2f}" for e, v in sorted(best.items(), key=lambda kv: -kv[1])[:4])
-        table.append([task, method, n, _ci(share), f"{aligns[0].get('threshold', 'n/a')}", shown or "-"])
+        threshold = "n/a" if aligns[0].threshold is None else f"{aligns[0].threshold}"
+        table.append([task, method, n, _ci(share), threshold, shown or "-"])
     if not table:
         return lines + [
             "No cell in this store has an alignment. Run the grid with it: "
@@ -228,30 +239,22 @@ def simplicity(rows: Sequence[Row], out: Path) -> list[str]:
         "",
     ]
     synth, nets = [], []
-    for (task, method, n), group in _groups(rows, lambda r: "simplicity" in r.result.metrics).items():
-        s = [r.result.metrics["simplicity"] for r in group]
-        if s[0].get("side") == "synth":
-            synth.append(
-                [
-                    task,
-                    method,
-                    n,
-                    _ci([x.get("bits") for x in s], 1),
-                    _ci([x.get("near_programs") for x in s], 1),
-                ]
-            )
+    for (task, method, n), group in _groups(rows, lambda r: _simplicity(r) is not None).items():
+        s = [_simplicity(r) for r in group]
+        if s[0].side == "synth":
+            synth.append([task, method, n, _ci([x.bits for x in s], 1), _ci([x.near_programs for x in s], 1)])
         else:
-            dead = [x["dead_units"] / x["units"] for x in s if x.get("units")]
+            dead = [x.dead_units / x.units for x in s if x.units]
             nets.append(
                 [
                     task,
                     method,
                     n,
-                    _ci([x.get("llc") for x in s], 1),
-                    _ci([x.get("llc_below_initial") for x in s], 3),
+                    _ci([x.llc for x in s], 1),
+                    _ci([x.llc_below_initial for x in s], 3),
                     _ci(dead, 3),
-                    _ci([x.get("weight_norm") for x in s], 1),
-                    _ci([x.get("effective_rank_mean") for x in s], 1),
+                    _ci([x.weight_norm for x in s], 1),
+                    _ci([x.effective_rank_mean for x in s], 1),
                 ]
             )
     if not synth and not nets:
@@ -285,7 +288,8 @@ def _llc_plot(rows: Sequence[Row], out: Path) -> str | None:
 
     series: dict[str, dict[int, list[float]]] = {}
     for row in rows:
-        llc = (row.result.metrics.get("simplicity") or {}).get("llc")
+        record = _simplicity(row)
+        llc = None if record is None else record.llc
         if row.result.status == "ok" and llc is not None:
             label = f"{row.cell.task} | {row.cell.method}"
             series.setdefault(label, {}).setdefault(row.cell.n, []).append(float(llc))
@@ -317,7 +321,7 @@ def cross_task(rows: Sequence[Row]) -> tuple[list[str], dict[str, dict[str, Any]
         "",
     ]
     found: dict[str, dict[str, Any]] = {}
-    for network in NETWORKS:
+    for network in network_methods():
         for p, ops in sorted(operations(rows, network).items()):
             corr = correlations(ops)
             found[f"{network} p={p}"] = corr

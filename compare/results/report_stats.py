@@ -17,6 +17,7 @@ from scipy import stats
 
 from compare.results.metrics import THRESHOLD
 from compare.results.store import Row
+from mechanisms.registry import by_name
 from tasks.spec import split_spec
 
 #: Bootstrap resamples per interval (enough for a 95% interval's ends to settle to ~0.01).
@@ -103,14 +104,15 @@ def operations(rows: Sequence[Row], network: str) -> dict[int, list[Operation]]:
         op.bits = float(stats.mode(np.round(top, 6), keepdims=False).mode)
         largest = max(op.accuracy)
         for row in rows:
-            simple = row.result.metrics.get("simplicity") or {}
+            simple = by_name("simplicity").read(row.result.metrics)
             if (
                 row.cell.task == task
                 and split_spec(row.cell.method)[0] == network
                 and row.cell.n == largest
-                and simple.get("llc") is not None
+                and simple is not None
+                and simple.llc is not None
             ):
-                op.llc[row.cell.seed] = float(simple["llc"])
+                op.llc[row.cell.seed] = float(simple.llc)
         out.setdefault(int(split_spec(task)[1]["p"]), []).append(op)
     return out
 

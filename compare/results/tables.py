@@ -2,8 +2,9 @@
 
 Per task and method: accuracy at each n (mean ± 95% CI over seeds), n@99, the area under the
 learning curve on a log-n axis, OOD accuracy at the largest n, the most frequent program with its
-bits (synthesizer), and the most frequent mechanism summary at each n (where a cell stored one in
-``metrics["mechanism"]``). Failed cells are left out of every figure and counted.
+bits (synthesizer), and the most frequent mechanism summary at each n (where a cell's registered
+analyses stored one: :func:`mechanisms.registry.column`). Failed cells are left out of every figure
+and counted.
 
 Each column is declared once, in :data:`COLUMNS` (table header, CSV/JSON keys, how it is computed
 from a :class:`Summary`); every renderer iterates that list, so a new column is one declaration.
@@ -24,6 +25,7 @@ from typing import Any
 
 from compare.results.metrics import Point, TextPoint, area_under_curve, curve, most_frequent, n_at, text_curve
 from compare.results.store import Row
+from mechanisms.registry import column as mechanism_column
 from tasks.spec import split_spec
 
 FORMATS = ("rich", "markdown", "csv", "latex", "json")
@@ -76,7 +78,7 @@ def summarize(rows: Iterable[Row], tasks: Sequence[str] = (), methods: Sequence[
             by_n.setdefault(row.cell.n, []).append(row.result.test_accuracy)
             for name, value in row.result.ood.items():
                 ood_by_n.setdefault(name, {}).setdefault(row.cell.n, []).append(value)
-            mechanism_by_n.setdefault(row.cell.n, []).append(row.result.metrics.get("mechanism"))
+            mechanism_by_n.setdefault(row.cell.n, []).append(mechanism_column(row.result.metrics))
         points = curve(by_n)
         ood_curves = {name: curve(values) for name, values in sorted(ood_by_n.items())}
         errors = sorted({row.result.error or "" for row in group if row.result.status != "ok"})

@@ -67,3 +67,19 @@ def defaults_for(method: str, split: Split | None) -> dict[str, Any]:
     if split is None:
         return {}
     return dict(SHAPE_DEFAULTS[data_shape(split)].get(method, {}))
+
+
+# --- the one-network commands ------------------------------------------------------------------
+
+#: Training examples of the one-network commands when ``--n`` is not given: at most this many of the
+#: task's pool. ``train``: 1,000 (one learner, seconds on a CPU; ``dlps synth`` draws 8: a program is
+#: found from a few examples); ``mechanisms`` and ``llc-calibrate``: 4,000, so that the modular tasks'
+#: networks see their whole pool (p = 59 at the default test fraction: 1,740 pairs) and generalize;
+#: ``align``: 1,000 (its probes and interchange pairs read 300 rows of each split).
+COMMAND_N: dict[str, int] = {
+    "train": 1000, "synth": 8, "mechanisms": 4000, "align": 1000, "llc-calibrate": 4000,
+}
+#: The synthesizer's time limit in the one-learner commands (``dlps synth``, ``dlps train --method
+#: synth``): a one-off search should end; grid cells keep none, so that a cell's result never depends
+#: on the machine's speed (budgets there are candidates and bank memory).
+SINGLE_SYNTH_SECONDS = 60.0

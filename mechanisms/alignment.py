@@ -1,9 +1,10 @@
-"""Alignment of a fitted network with programs for its task: which programs, on which rows.
+"""The alignment analysis: a fitted network against programs for its task (registered as
+``alignment`` in :mod:`mechanisms.registry`; ``dlps align`` and ``dlps run --analyses alignment``).
 
 :func:`alignment_report` aligns a fitted network learner (:mod:`mechanisms.align`) with the MAP
 program the synthesizer finds on the same training set, and with the task's reference program where
-that differs (or with one given program). :func:`align_run` is what ``dlps align`` runs (train or
-load, score, align, plot); :func:`grid_alignment` is the small form a grid cell stores.
+that differs (or with one given program); :class:`AlignmentRecord` is the small form a grid cell
+stores (:func:`cell_record`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from mechanisms.align import ALIGNED_IIA, AlignData, align, aligned_count
+from mechanisms.record import Subject
+from mechanisms.summaries import AlignmentRecord
 from synth.dsl import DSL, complete_dsl, default_dsl, parse_dsl
 from synth.dsl_seq import REFERENCES
 from synth.program import Program
@@ -187,148 +190,30 @@ def grid_alignment(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def align_run(
-    spec: str | None,
-    method: str,
-    n: int | None,
-    seed: int,
-    steps: int | None,
-    from_dir: str | None,
-    program_text: str | None,
-    plots: str | None,
-    das: bool = False,
-    rows: int = ROWS,
-) -> dict[str, Any]:
-    """What ``dlps align`` runs: train ``method`` on ``n`` examples of ``spec`` (or load the network
-    saved in ``from_dir``), score it, and align it (:func:`alignment_report` on ``rows`` rows of each
-    split); write the IIA heatmaps into ``plots``. ValueError (one line) for anything that cannot be
-    aligned."""
-    from compare.evaluate import evaluation_splits, fit_and_score, saved_network
-    from compare.files import writable_folder
-    from compare.methods import canonical_spec, make_learner
-    from tasks import parse_task
-
-    method_spec = method
-    if from_dir is not None:
-        learner, spec, n, seed, method_spec = saved_network(from_dir, spec)
-    task = parse_task(spec)
-    n = min(task.max_train, 1000) if n is None else n
-    if plots is not None:
-        writable_folder(plots, "plots")
-    train, evals = task.train_split(n, seed), evaluation_splits(task)
-    if from_dir is None:
-        overrides = {"random_state": seed} | ({} if steps is None else {"steps": steps})
-        learner = make_learner(method, train, **overrides)
-        check_alignable(learner)  # before any training
-        if program_text is not None:
-            programs_to_align(task, train, program_text, seed)  # a bad program stops before training
-        method_spec = canonical_spec(method, train, **overrides)
-        evaluation = fit_and_score(learner, train, evals, log=("test",))
-    else:
-        evaluation = fit_and_score(learner, train, evals, fitted=True, seconds=learner.fit_seconds_)
-    report = alignment_report(learner, task, train, program_text=program_text, seed=seed, das=das, rows=rows)
-    out = {
-        "task": task.spec,
-        "method": method_spec,
-        "n": n,
-        "seed": seed,
-        "accuracy": evaluation.accuracy,
-        **report,
-    }
-    if plots is not None:
-        from mechanisms.plots_align import write_plots
-
-        out["plots"] = [str(p) for p in write_plots(out, plots)]
-    return out
 
 
-def describe(result: dict[str, Any]) -> list[str]:
-    """The text form: a header, then per program a table of its subexpressions and its selectors."""
-
-    def num(v: Any, fmt: str = ".2f") -> str:
-        return "-" if v is None else format(v, fmt)
-
-    lines = []
-    if "task" in result:
-        acc = result.get("accuracy", {})
-        lines.append(
-            f"task {result['task']}  method {result['method']}  n {result['n']}  seed {result['seed']}"
-            f"  test accuracy {num(acc.get('test'), '.4f')}"
-        )
-    lines.append(
-        f"rows: {result['rows']['train']} train (probes fit), {result['rows']['test']} test (probes "
-        f"scored, interchange pairs); aligned = IIA >= {ALIGNED_IIA} at the best site"
-    )
-    for a in result["alignments"]:
-        k, m = aligned_count(a)
-        lines.append("")
-        lines.append(
-            f"{a['source']} program  {a['program']}  ({a['bits']:.1f} bits): {k} of {m} "
-            "subexpressions aligned"
-        )
-        head = (
-            "subexpression",
-            "bits",
-            "type",
-            "site",
-            "probe",
-            "control",
-            "select",
-            "IIA",
-            "random",
-            "untrained",
-            "pairs",
-            "max IIA @site",
-        )
-        rows = [head]
-        for s in a["subexpressions"]:
-            rows.append(
-                (
-                    s["expression"],
-                    f"{s['bits']:.1f}",
-                    s["type"] + ("/pos" if s["per_position"] else ""),
-                    s["site"],
-                    num(s["probe_accuracy"]),
-                    num(s["control_accuracy"]),
-                    num(s["selectivity"]),
-                    num(s["iia"]),
-                    num(s["iia_random"]),
-                    num(s["iia_untrained"]),
-                    str(s["pairs"]),
-                    _most_causal_text(s.get("iia_site")),
-                )
-            )
-        widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-        widths[0] = min(widths[0], 48)
-        for r in rows:
-            first = r[0] if len(r[0]) <= 48 else r[0][:45] + "..."
-            lines.append(
-                "  "
-                + "  ".join(
-                    [first.ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True)]
-                )
-            )
-        if any(s.get("iia_das") is not None for s in a["subexpressions"]):
-            das = ", ".join(
-                f"{s['expression']} {num(s['iia_das'])} (untrained {num(s.get('iia_das_untrained'))})"
-                for s in a["subexpressions"]
-            )
-            lines.append(f"  DAS IIA at the best site: {das}")
-        for s in a["selectors"]:
-            head_text = "no head" if s["head"] is None else f"head L{s['head'][0]}H{s['head'][1]}"
-            lines.append(
-                f"  selector {s['expression']}: best {head_text}, attention on selected keys "
-                f"{num(s['attention_on_selected'])}"
-            )
-        if a.get("skipped"):
-            lines.append(f"  not aligned (an MLP has no positions): {', '.join(a['skipped'])}")
-    lines.append(f"wall time {result['seconds']:.1f} s")
-    return lines
+def applies(learner: Any, split: Split, task: Task, params: Any = None) -> str | None:
+    """None when ``learner`` is a network whose sites alignment can read, else why not."""
+    try:
+        check_alignable(learner)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
-def _short_site(site: str) -> str:
-    return site.replace("blocks.", "L").replace("layers.", "L").replace("hook_", "").replace("resid_", "")
+def cell_record(subject: Subject) -> AlignmentRecord:
+    """What a grid cell stores: :func:`grid_alignment` of the report with the grid's search budget
+    (``GRID_SYNTH_SECONDS``), or the error where the network or task cannot be aligned."""
+    try:
+        report = alignment_report(subject.learner, subject.task, subject.train, seed=subject.seed,
+                                  synth_seconds=GRID_SYNTH_SECONDS)
+    except Exception as exc:  # noqa: BLE001 - no program found, an unexpected failure: said, the cell counts
+        return AlignmentRecord(error=f"{type(exc).__name__}: {exc}")
+    return AlignmentRecord(**grid_alignment(report))
 
 
-def _most_causal_text(entry: dict | None) -> str:
-    return "-" if entry is None else f"{entry['iia']:.2f}@{_short_site(entry['site'])}"
+def cell_cost(query: Any) -> float:
+    """CPU seconds of a cell's alignment: the synthesizer's search for the MAP program (at most
+    ``GRID_SYNTH_SECONDS``) and the probes and interventions, per data shape (measured: see
+    ``ALIGNMENT`` in compare/settings/costs.py)."""
+    return float(query.constants.get("alignment", {}).get(query.data_shape, 0.0))

@@ -1,0 +1,84 @@
+"""The command line's values that need more than a type: checked here, each with a one-line
+ValueError that names what is accepted (the CLI turns it into exit code 2)."""
+
+from __future__ import annotations
+
+import math
+
+from tasks.spec import coerce
+
+#: Output formats of the one-learner and one-network commands.
+SINGLE_FORMATS = ("text", "json")
+
+
+def check_format(format: str, accepted: tuple[str, ...] = SINGLE_FORMATS) -> None:
+    if format not in accepted:
+        raise ValueError(f"unknown format {format!r}; accepted: {', '.join(accepted)}")
+
+
+def check_n(n: int | None) -> None:
+    if n is not None and n < 1:
+        raise ValueError(f"--n must be >= 1, got {n}")
+
+
+def check_network_options(format: str, spec: str | None, from_dir: str | None, n: int | None) -> None:
+    """The options every command on one trained network shares (mechanisms, align, llc-calibrate)."""
+    check_format(format)
+    if spec is None and from_dir is None:
+        raise ValueError("give a task SPEC, or --from DIR with a saved network")
+    check_n(n)
+
+
+def prior_weights(text: str | None) -> dict[str, float] | None:
+    """``add=2,mul=0.5`` as prior weights (None when not given)."""
+    try:
+        return coerce(f"({text})", dict[str, float], "--weights", "synth") if text else None
+    except ValueError as exc:
+        expected = "expected primitive=number, e.g. add=2,mul=0.5"
+        raise ValueError(f"bad --weights {text!r} ({exc}); {expected}") from None
+
+
+def positive_floats(text: str, what: str, allow_auto: bool = False) -> tuple[float | None, ...]:
+    """``1e-4,3e-4`` as positive floats (``auto``: None, where allowed)."""
+    values: list[float | None] = []
+    for part in (p.strip() for p in text.split(",")):
+        if allow_auto and part == "auto":
+            values.append(None)
+            continue
+        try:
+            value = float(part)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value > 0):
+            accepted = "positive numbers" + (" or auto" if allow_auto else "")
+            raise ValueError(f"{what} {part!r} is not accepted; give {accepted}, separated by commas")
+        values.append(value)
+    return tuple(values)
+
+
+def check_synth_sources(spec: str | None, examples: str | None, test: str | None, dsl: str | None) -> None:
+    """``dlps synth`` reads a task or an examples file (and a test file only with one), and an
+    examples file names its DSL."""
+    if (spec is None) == (examples is None):
+        raise ValueError("give either a task SPEC or --examples FILE (not both)")
+    if test is not None and examples is None:
+        raise ValueError("--test needs --examples (a task brings its own test split)")
+    if examples is not None and dsl is None:
+        raise ValueError("--examples needs --dsl (e.g. --dsl arith:p=97, or --dsl seq for token sequences)")
+
+
+def library_file(path: str) -> str:
+    """``--library``: a readable library file (:mod:`synth.library`), checked before any search."""
+    from synth.library import load_library  # the synthesizer's modules: only when a library is given
+
+    try:
+        load_library(path)
+    except ValueError as exc:
+        raise ValueError(f"--library: {exc}") from None
+    return path
+
+
+def at_least_one(value: int, name: str) -> int:
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return value
