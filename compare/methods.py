@@ -58,6 +58,12 @@ def network_methods() -> tuple[str, ...]:
     return tuple(name for name, cls in LEARNERS.items() if cls.has_model)
 
 
+def program_methods() -> tuple[str, ...]:
+    """The methods whose learners find a program (``finds_programs``: the synthesizer): the side the
+    report's claims set against the networks."""
+    return tuple(name for name, cls in LEARNERS.items() if cls.finds_programs)
+
+
 def learner_class(name: str) -> type:
     """The learner class of method ``name``; SpecError naming the accepted methods."""
     if name not in LEARNERS:

@@ -21,12 +21,13 @@ from typing import Any
 from baselines.checkpoints import checkpoint_settings, load_learner, save_learner
 from compare.evaluate import Evaluation, evaluation_splits, fit_and_score
 from compare.files import writable_folder
-from compare.methods import canonical_spec, make_learner, parse_method
+from compare.methods import canonical_spec, learner_class, make_learner, parse_method
 from compare.settings.defaults import COMMAND_N, SINGLE_SYNTH_SECONDS
 from mechanisms import llc
 from mechanisms.alignment import ROWS, alignment_report, check_alignable, programs_to_align
 from mechanisms.registry import Analysis, Record, Subject, for_cell, parse
 from tasks import Split, Task, parse_task
+from tasks.spec import param_types
 
 #: Which tasks, methods and options a one-network command names (``meta`` of a saved network).
 META_KEYS = ("task", "examples", "method", "n", "seed")
@@ -217,7 +218,8 @@ def _single_defaults(method: str, overrides: dict) -> dict:
     spec or the command line sets one (grid cells keep none, so that their results do not depend on
     the machine's speed)."""
     name, params = parse_method(method)
-    if name == "synth" and "time_limit" not in params and "time_limit" not in overrides:
+    searches = learner_class(name).finds_programs and "time_limit" in param_types(learner_class(name))
+    if searches and "time_limit" not in params and "time_limit" not in overrides:
         return overrides | {"time_limit": SINGLE_SYNTH_SECONDS}
     return overrides
 

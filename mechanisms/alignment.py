@@ -215,5 +215,5 @@ def cell_record(subject: Subject) -> AlignmentRecord:
 def cell_cost(query: Any) -> float:
     """CPU seconds of a cell's alignment: the synthesizer's search for the MAP program (at most
     ``GRID_SYNTH_SECONDS``) and the probes and interventions, per data shape (measured: see
-    ``ALIGNMENT`` in compare/settings/costs.py)."""
-    return float(query.constants.get("alignment", {}).get(query.data_shape, 0.0))
+    ``alignment`` in compare/settings/costs.py)."""
+    return float(query.constants["alignment"][query.data_shape])

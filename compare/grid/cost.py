@@ -186,11 +186,9 @@ def _per_class_models(classes: int) -> int:
 
 
 @cache
-def _synth_defaults() -> Any:
-    """A synthesizer with its default budgets (what a spec that leaves one out gets)."""
-    from compare.methods import learner_class
-
-    return learner_class("synth")()
+def _defaults(name: str) -> Any:
+    """A learner of method ``name`` with its default parameters (what a spec that leaves one out gets)."""
+    return learner_class(name)()
 
 
 def synth_budget_seconds(method_spec: str, shape: str) -> float:
@@ -199,10 +197,10 @@ def synth_budget_seconds(method_spec: str, shape: str) -> float:
     (``max_candidates``) and its time limit; ``inf`` when none of them is set. (``max_bits`` bounds
     the search too, at a cost no formula knows, so this is the most a cell costs on this model.)"""
     c = constants()["synth_budget"][shape]
-    params = split_spec(method_spec)[1]
+    method, params = split_spec(method_spec)
 
     def budget(name: str) -> float:
-        value = params.get(name, getattr(_synth_defaults(), name))
+        value = params.get(name, getattr(_defaults(method), name))
         return math.inf if value in (None, "none") else float(value)
 
     return min(

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from compare.methods import network_methods
+from compare.methods import network_methods, program_methods
 from compare.results.report_stats import NOT_REACHED, bootstrap_mean
 from compare.results.tables import Summary
 from tasks.spec import split_spec
@@ -62,7 +62,7 @@ def _log_ratios(summaries: Sequence[Summary]) -> list[tuple[float, bool, bool]]:
             by_task.setdefault(s.task, []).append(s)
     out = []
     for group in by_task.values():
-        synth = [s for s in group if split_spec(s.method)[0] == "synth" and s.n99 is not None]
+        synth = [s for s in group if split_spec(s.method)[0] in program_methods() and s.n99 is not None]
         nets = [s for s in group if split_spec(s.method)[0] in network_methods() and s.points]
         if synth and nets:
             best = min(s.n99 if s.n99 is not None else NOT_REACHED * s.points[-1].n for s in nets)
@@ -78,7 +78,7 @@ def _ood_gaps(summaries: Sequence[Summary]) -> list[float]:
         by_task.setdefault(s.task, []).append(s)
     out = []
     for group in by_task.values():
-        synth = [s for s in group if split_spec(s.method)[0] == "synth"]
+        synth = [s for s in group if split_spec(s.method)[0] in program_methods()]
         nets = [s for s in group if split_spec(s.method)[0] in network_methods()]
         for name, point in synth[0].ood.items() if synth else []:
             others = [s.ood[name].mean for s in nets if name in s.ood]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,12 +59,15 @@ def curve(by_n: dict[int, Sequence[float]]) -> list[Point]:
     return points
 
 
+def first_n_at(medians: Iterable[tuple[int, float]], threshold: float = THRESHOLD) -> int | None:
+    """The smallest n of ``(n, median accuracy over seeds)`` whose median is ≥ ``threshold``; None
+    when never reached: the one definition of n@99 (tables, the report's cross-task ranks)."""
+    return next((n for n, median in sorted(medians) if median >= threshold), None)
+
+
 def n_at(points: Sequence[Point], threshold: float = THRESHOLD) -> int | None:
     """The smallest n whose median accuracy over seeds is ≥ ``threshold``; None when never reached."""
-    for point in points:
-        if point.median >= threshold:
-            return point.n
-    return None
+    return first_n_at(((p.n, p.median) for p in points), threshold)
 
 
 def area_under_curve(points: Sequence[Point]) -> float:

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from compare.results.metrics import THRESHOLD
+from compare.methods import program_methods
+from compare.results.metrics import THRESHOLD, first_n_at
 from compare.results.store import Row
 from mechanisms.registry import by_name
 from tasks.spec import split_spec
@@ -72,12 +73,16 @@ class Operation:
 
 def n99(accuracy: dict[int, dict[int, float]], seeds: Sequence[int] | None = None) -> float:
     """The smallest n whose median test accuracy over ``seeds`` (all by default; repeats allowed) is
-    ≥ 99%, or :data:`NOT_REACHED` × the largest n when none is."""
-    for n in sorted(accuracy):
-        by_seed = accuracy[n]
+    ≥ 99% (:func:`compare.results.metrics.first_n_at`), or :data:`NOT_REACHED` × the largest n when
+    none is."""
+    medians = []
+    for n, by_seed in accuracy.items():
         values = [by_seed[s] for s in (seeds if seeds is not None else by_seed) if s in by_seed]
-        if values and float(np.median(values)) >= THRESHOLD:
-            return float(n)
+        if values:
+            medians.append((n, float(np.median(values))))
+    reached = first_n_at(medians, THRESHOLD)
+    if reached is not None:
+        return float(reached)
     return NOT_REACHED * max(accuracy) if accuracy else math.nan
 
 
@@ -91,7 +96,7 @@ def operations(rows: Sequence[Row], network: str) -> dict[int, list[Operation]]:
         if family != "modular" or row.result.status != "ok":
             continue
         method = split_spec(row.cell.method)[0]
-        if method == "synth" and row.result.bits is not None:
+        if method in program_methods() and row.result.bits is not None:
             synth_bits.setdefault(row.cell.task, {}).setdefault(row.cell.n, []).append(row.result.bits)
         elif method == network and row.result.test_accuracy is not None:
             op = ops.setdefault(row.cell.task, Operation(row.cell.task, str(params.get("op")), None))
