@@ -19,6 +19,7 @@ padded to its longest row with ``pad_id`` one above its largest token; ``d_vocab
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import stat
@@ -228,15 +229,29 @@ def write_examples(split: Split, file: str | os.PathLike | IO[str]) -> None:
         file.write(lines)
 
 
+def _content_digest(files: list[Records], test_fraction: float, pad: bool) -> str:
+    """A digest of what the files hold (rows, labels, per-position or not) and of the parameters
+    that shape the splits: what seeds the held-out rows and the training draw, so that copies of
+    the same files anywhere give the same splits."""
+    digest = hashlib.sha256(f"{test_fraction!r}|{pad}|{len(files)}".encode())
+    for records in files:
+        digest.update(b"|per_position" if records.per_position else b"|single")
+        for array in (records.tokens, records.starts, records.labels):
+            digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
+            digest.update(b"|")
+    return digest.hexdigest()
+
+
 @register
 @dataclass(frozen=True)
 class ExamplesTask(Task):
     """A task read from examples files: ``examples:train=PATH[,test=PATH]``.
 
     Without a test file, a ``test_fraction`` of the training file's rows, chosen by a hash of the
-    spec, is held out. Training rows whose inputs also occur in the test split are dropped (train
+    files' content, is held out. Training rows whose inputs also occur in the test split are dropped (train
     and test never overlap); ``train_split(n, seed)`` takes the first ``n`` rows of the rest in an
-    order drawn from the seed. Both files share one vocabulary, label set, pad id and width.
+    order drawn from the seed and the files' content (not their paths: the same files in another
+    folder give the same draws). Both files share one vocabulary, label set, pad id and width.
     """
 
     train: str = ""
@@ -245,6 +260,9 @@ class ExamplesTask(Task):
     pad: bool = False
 
     family = "examples"
+    #: 2: the held-out rows and the training draw are seeded by the files' content, not by the spec
+    #: (which holds their paths).
+    generator_version = 2
     summary = 'your own examples: JSON Lines, one {"x": [ints], "y": int or [int or null, ...]} per line'
 
     param_help = {
@@ -279,6 +297,7 @@ class ExamplesTask(Task):
         """(training pool, test split, label of every input row read)."""
         files = [parse_examples(self.train)] + ([parse_examples(self.test)] if self.test else [])
         splits = build_splits(files, pad=self.pad, names=["train", "test"][: len(files)])
+        object.__setattr__(self, "_content", _content_digest(files, self.test_fraction, self.pad))
         if self.test:
             pool, test = splits
         else:
@@ -289,7 +308,7 @@ class ExamplesTask(Task):
                     f"examples: {self.train!r} has {len(everything)} examples, too few to hold out "
                     f"test_fraction={self.test_fraction}; give a test file"
                 )
-            rng = np.random.default_rng(stable_seed("examples/test", self.spec))
+            rng = np.random.default_rng(stable_seed("examples/test", self._content))
             order = rng.permutation(len(everything))
             test = everything.subset(np.sort(order[:n_test]))
             pool = everything.subset(np.sort(order[n_test:]))
@@ -308,8 +327,9 @@ class ExamplesTask(Task):
 
     def train_split(self, n: int, seed: int = 0) -> Split:
         self.check_train_size(n)
-        pool = self._data[0]
-        order = np.random.default_rng(stable_seed("examples/train", self.spec, seed)).permutation(len(pool))
+        pool = self._data[0]  # reading the files sets their content digest
+        rng = np.random.default_rng(stable_seed("examples/train", self._content, seed))
+        order = rng.permutation(len(pool))
         split = pool.subset(order[:n])
         return dataclasses.replace(split, name="train", meta={**split.meta, "seed": seed})
 

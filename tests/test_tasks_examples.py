@@ -328,3 +328,26 @@ def test_the_first_bad_row_is_reported_whatever_the_kind_of_fault(tmp_path):
     path = _write(tmp_path, '{"x": [1, 2], "y": 1}\n{"x": [1, 7], "y": 9}\n')
     with pytest.raises(ExamplesFileError, match=r":2: token 7 is not accepted"):
         read_examples(path, like=like)
+
+
+def test_the_same_files_in_other_folders_give_the_same_splits(tmp_path, modular_file):
+    """Issue 27 item 6: the held-out rows and the training draw follow the files' content, not
+    their paths; a file with other content draws otherwise."""
+    _, path = modular_file
+    text = open(path, encoding="utf-8").read()
+    copies = []
+    for name in ("a", "b/c"):
+        folder = tmp_path / name
+        folder.mkdir(parents=True)
+        (folder / "data.jsonl").write_text(text, encoding="utf-8")
+        copies.append(parse_task(f"examples:train={folder / 'data.jsonl'}"))
+    first, second = copies
+    assert first.spec != second.spec
+    _same(first.test_split(), second.test_split())
+    for seed in (0, 3):
+        _same(first.train_split(30, seed), second.train_split(30, seed))
+    lines = text.splitlines()
+    other = tmp_path / "other.jsonl"
+    other.write_text("\n".join(lines[1:] + lines[:1]) + "\n", encoding="utf-8")  # same rows, other order
+    moved = parse_task(f"examples:train={other}")
+    assert not np.array_equal(moved.train_split(30, 0).X, first.train_split(30, 0).X)
