@@ -11,7 +11,8 @@ finds it from a model. An adapter says
 - whether it has **positions** (one activation per input position, or one vector per example) and
   **attention heads**;
 - how to **run it with a change at a site** (:meth:`Architecture.run_with_change`): through the
-  site's hook, or, for a recurrent state, inside the recurrence at every step;
+  site's hook (an LSTM's state hooks fire inside the recurrence, step by step: see
+  :mod:`baselines.lstm`);
 - how to build an **untrained copy**, and its **cost-model shape** (tokens a training row puts
   through it, attention flops, dispatched ops per training step).
 
@@ -29,7 +30,7 @@ import torch
 from torch import nn
 
 from baselines.hooks import hooks
-from baselines.lstm import LSTM, check_recurrence, recurrent_logits
+from baselines.lstm import LSTM
 from baselines.mlp import MLP
 from baselines.transformer import Transformer
 
@@ -43,10 +44,10 @@ MLP_POST = "mlp_post"
 HIDDEN = "hidden"
 CELL = "cell"
 
-#: A change at a site: the activation as (batch, positions, d) and the step → its replacement. The
-#: step is None where the change sees every position at once (through a hook), and ``t`` inside a
-#: recurrence, where it sees the state of step ``t`` alone as (batch, 1, d).
-Change = Callable[[torch.Tensor, "int | None"], torch.Tensor]
+#: A change at a site: the activation as (batch, positions, d) → its replacement. Inside a recurrence
+#: it is called once per step (the steps to come are zeros then, and only the current step's
+#: position of the result is kept), so a change should act position by position.
+Change = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,8 @@ class Architecture:
         return act
 
     def recurrent_state(self, site: str | None) -> tuple[int, str] | None:
-        """(layer, state) when a change at ``site`` acts inside a recurrence, else None."""
+        """(layer, state) when ``site`` is a state inside a recurrence (its hook fires at every step),
+        else None."""
         return None
 
     def run_with_change(
@@ -112,14 +114,10 @@ class Architecture:
             return model(tokens, readout)
 
         def hook(act: torch.Tensor, _name: str) -> torch.Tensor:
-            return change(self.as_positions(act), None).reshape(act.shape)
+            return change(self.as_positions(act)).reshape(act.shape)
 
         with hooks(model, {site: hook}):
             return model(tokens, readout)
-
-    def check_changes(self, model: nn.Module, tokens: torch.Tensor, readout: torch.Tensor | None) -> None:
-        """ValueError when :meth:`run_with_change` would not act on ``model`` as it computes (only
-        where the adapter re-implements part of the forward pass)."""
 
     def untrained(self, model: nn.Module, seed: int) -> nn.Module:
         """A freshly initialized network of ``model``'s architecture and config, on its device."""
@@ -216,29 +214,6 @@ class LSTMArchitecture(Architecture):
             return None
         _, layer, hook = site.split(".")
         return int(layer), hook.removeprefix("hook_")
-
-    def run_with_change(
-        self,
-        model: nn.Module,
-        tokens: torch.Tensor,
-        readout: torch.Tensor | None,
-        site: str | None,
-        change: Change | None,
-    ) -> torch.Tensor:
-        """A change at a hidden or cell state acts inside the recurrence at every step
-        (:func:`baselines.lstm.recurrent_logits`), so that later steps see it; elsewhere through
-        the hook."""
-        state = self.recurrent_state(site)
-        if state is None:
-            return super().run_with_change(model, tokens, readout, site, change)
-
-        def inside(h: torch.Tensor, step: int) -> torch.Tensor:
-            return change(h[:, None], step)[:, 0]
-
-        return recurrent_logits(model, tokens, readout, state, inside)
-
-    def check_changes(self, model: nn.Module, tokens: torch.Tensor, readout: torch.Tensor | None) -> None:
-        check_recurrence(model, tokens, readout)
 
     def step_ops(self, cfg: Any, tokens: int) -> int:
         """The recurrence runs step by step: one group per token per layer."""

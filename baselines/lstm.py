@@ -11,18 +11,21 @@ Hook points::
     layers.{l}.hook_hidden      (batch, pos, d_hidden)   hidden state after each token
     layers.{l}.hook_cell        (batch, pos, d_hidden)   LSTM cell state (LSTM only)
     hook_logits                 (batch, pos, d_vocab_out)
+
+The state hooks fire *inside* the recurrence, once per step (see :meth:`Recurrent._at_step`): a hook
+that replaces a state changes every later step, as an intervention on a recurrent variable must, and
+the last call sees the whole sequence (what :func:`baselines.hooks.run_with_cache` keeps).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from baselines.hooks import HookPoint
+from baselines.hooks import HookPoint, hooked
 from baselines.params import normal, zeros
 from baselines.stacking import Stackable, StackableModel, embed, linear, take
 
@@ -76,10 +79,16 @@ class Recurrent(Stackable):
         inputs = linear(x, W_ih, bias).unbind(2)
         h = c = x.new_zeros(M, batch, d)
         hs, cs = [], []
-        for x_t in inputs:
+        # A hook attached to a state fires inside the recurrence, once per step, so that what it
+        # returns feeds the later steps; unhooked (all of training), the loop is the plain one.
+        hook_c = self.cell == "lstm" and hooked(self.hook_cell)
+        hook_h = hooked(self.hook_hidden)
+        for t, x_t in enumerate(inputs):
             if self.cell == "lstm":
                 i, f, g, o = torch.baddbmm(x_t, h, W_hh).chunk(4, dim=-1)
                 c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                if hook_c:
+                    c = self._at_step(self.hook_cell, cs, c, t, len(inputs))
                 h = torch.sigmoid(o) * torch.tanh(c)
                 cs.append(c)
             else:
@@ -87,10 +96,20 @@ class Recurrent(Stackable):
                 hr, hz, hn = torch.baddbmm(b_hh.unsqueeze(1), h, W_hh).chunk(3, dim=-1)
                 r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
                 h = (1 - z) * torch.tanh(xn + r * hn) + z * h
+            if hook_h:
+                h = self._at_step(self.hook_hidden, hs, h, t, len(inputs))
             hs.append(h)
-        if self.cell == "lstm":
-            self.hook(self.hook_cell, torch.stack(cs, dim=2))
-        return self.hook(self.hook_hidden, torch.stack(hs, dim=2))
+        return torch.stack(hs, dim=2)
+
+    def _at_step(self, point: HookPoint, past: list[torch.Tensor], state: torch.Tensor, t: int, T: int):
+        """The state of step ``t`` (M, batch, d) as ``point``'s hooks leave it. They see the whole
+        sequence's shape (M, batch, T, d): the states so far (``past``, detached: only step ``t`` is
+        read back), step ``t``, and zeros for the steps to come; position ``t`` of what they return
+        is the new state. A hook that acts position by position thus acts at each step as the
+        recurrence reaches it, and the last call (t = T − 1) sees every state, as a cache should."""
+        future = state.new_zeros(*state.shape[:2], T - t - 1, state.shape[-1])
+        seq = torch.cat([torch.stack([p.detach() for p in past] + [state], dim=2), future], dim=2)
+        return self.hook(point, seq)[:, :, t]
 
 
 class LSTM(StackableModel):
@@ -117,58 +136,3 @@ class LSTM(StackableModel):
         if readout is not None:  # only the hidden state at each row's readout position
             x = take(x, readout)
         return self.hook(self.hook_logits, linear(x, self.lead(self.W_U), self.lead(self.b_U)))
-
-
-#: A change applied inside the recurrence: the state (batch, d_hidden) at step ``t`` → its replacement.
-StateChange = Callable[[torch.Tensor, int], torch.Tensor]
-
-
-def recurrent_logits(
-    model: LSTM,
-    tokens: torch.Tensor,
-    readout: torch.Tensor | None,
-    site: tuple[int, str] | None = None,
-    change: StateChange | None = None,
-) -> torch.Tensor:
-    """The logits of ``model`` (one unstacked :class:`LSTM`) with ``change(state, t)`` applied to the
-    state at ``site`` ((layer, "hidden" or "cell")) at every step ``t``, inside the recurrence, before
-    the state feeds the next step (the hooks of :class:`Recurrent` see the states only after the
-    whole sequence has run, so a hook there would reach the readout alone).
-
-    The step equations are those of :meth:`Recurrent.forward`, written for one model: without
-    ``site`` the logits are the model's own (:func:`check_recurrence` tests that they still are).
-    """
-    x = model.W_E[tokens]
-    for index, layer in enumerate(model.layers):
-        lstm = layer.cell == "lstm"
-        d = layer.W_hh.shape[0]
-        inputs = x @ layer.W_ih + (layer.b_ih + layer.b_hh if lstm else layer.b_ih)
-        h = c = x.new_zeros(x.shape[0], d)
-        states = []
-        for t in range(x.shape[1]):
-            if lstm:
-                i, f, g, o = (inputs[:, t] + h @ layer.W_hh).chunk(4, dim=-1)
-                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-                if site == (index, "cell"):
-                    c = change(c, t)
-                h = torch.sigmoid(o) * torch.tanh(c)
-            else:
-                xr, xz, xn = inputs[:, t].chunk(3, dim=-1)
-                hr, hz, hn = (layer.b_hh + h @ layer.W_hh).chunk(3, dim=-1)
-                r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
-                h = (1 - z) * torch.tanh(xn + r * hn) + z * h
-            if site == (index, "hidden"):
-                h = change(h, t)
-            states.append(h)
-        x = torch.stack(states, dim=1)
-    if readout is not None:
-        x = x[torch.arange(len(x), device=x.device), readout][:, None]
-    return x @ model.W_U + model.b_U
-
-
-def check_recurrence(model: LSTM, tokens: torch.Tensor, readout: torch.Tensor | None) -> None:
-    """ValueError unless :func:`recurrent_logits` without a change reproduces ``model``'s own logits
-    on ``tokens`` (it is a second copy of the step equations: this catches the two drifting apart)."""
-    with torch.no_grad():
-        if not torch.allclose(recurrent_logits(model, tokens, readout), model(tokens, readout), atol=1e-5):
-            raise ValueError("baselines.lstm.recurrent_logits no longer mirrors baselines.lstm.Recurrent")

@@ -28,10 +28,8 @@ stream, an LSTM state, an MLP layer: :func:`alignment_sites`):
   dimension is learned as in DAS (an orthogonal rotation trained on pairs of training rows, scored on
   the test pairs): ``iia_das``.
 
-In an LSTM the state hooks see the states after the recurrence has run, so a swap there would reach
-only the readout; swaps at a recurrent state act inside the recurrence instead (the architecture
-adapter's :meth:`~baselines.architectures.Architecture.run_with_change`, through
-:func:`baselines.lstm.recurrent_logits`, which is checked against the model's own output).
+In an LSTM the state hooks fire inside the recurrence, once per step (:mod:`baselines.lstm`), so a
+swap at a hidden or cell state feeds every later step.
 
 The steps live in :mod:`mechanisms.align_sites` (data, sites, probes) and
 :mod:`mechanisms.align_interchange` (pairs, swaps, IIA, DAS); this module runs them (:func:`align`)

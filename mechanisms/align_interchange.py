@@ -1,8 +1,8 @@
 """Program alignment, the interventions: interchange pairs and what the program says of them
 (:class:`Pairs`), the swap of a subspace at a site, its IIA (Geiger et al. 2021), and a subspace
 learned as in DAS (Geiger et al. 2023). A change runs through the architecture's adapter
-(:meth:`baselines.architectures.Architecture.run_with_change`): at an LSTM's state, inside the
-recurrence. See :mod:`mechanisms.align` for the method."""
+(:meth:`baselines.architectures.Architecture.run_with_change`): at an LSTM's state its hook fires
+inside the recurrence. See :mod:`mechanisms.align` for the method."""
 
 from __future__ import annotations
 
@@ -26,11 +26,11 @@ DAS_LR = 0.05
 
 def _logits(model: nn.Module, data: AlignData, rows: np.ndarray, site: str | None, change) -> torch.Tensor:
     """The network's logits at the output positions of ``rows`` (m, P, C), with ``change`` (a function
-    of the site's activation (rows, positions, d), the rows' indices and, inside an LSTM's recurrence,
-    the step) applied at ``site``; differentiable (DAS trains through it)."""
+    of the site's activation (rows, positions, d) and the rows' indices) applied at ``site``;
+    differentiable (DAS trains through it)."""
     arch = architecture(model)
     X = torch.as_tensor(data.tokens[rows], device=model_device(model))
-    at_rows = None if change is None else lambda act, step: change(act, rows, step)
+    at_rows = None if change is None else lambda act: change(act, rows)
     logits = arch.run_with_change(model, X, None, site, at_rows)
     if not arch.has_positions:
         return logits
@@ -42,10 +42,6 @@ def _logits(model: nn.Module, data: AlignData, rows: np.ndarray, site: str | Non
 def predictions(model: nn.Module, data: AlignData, site: str | None = None, change=None) -> np.ndarray:
     """The network's predicted class at each output position (n, P), with ``change`` at ``site``
     (see :func:`_logits`)."""
-    arch = architecture(model)
-    if arch.recurrent_state(site) is not None and len(data):
-        X = torch.as_tensor(data.tokens[: min(len(data), 16)], device=model_device(model))
-        arch.check_changes(model, X, None)
     out = []
     with torch.no_grad():
         for i in range(0, len(data), CHUNK):
@@ -111,14 +107,9 @@ def swap(U: torch.Tensor, source: torch.Tensor, positions: torch.Tensor):
     """The change that replaces the component in span(``U``) (k, d, orthonormal rows) of each row's
     activation at its position in ``positions`` (m,) by that of ``source`` (m, d)."""
 
-    def change(act: torch.Tensor, rows: np.ndarray, step: int | None) -> torch.Tensor:
+    def change(act: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
         r = torch.as_tensor(rows)
         p = positions[r]
-        if step is not None:  # inside the recurrence: only the rows swapped at this step
-            r = r[p == step]
-            if not len(r):
-                return act
-            p = torch.zeros_like(r)
         act = act.clone()
         local = r - int(rows[0])
         x = act[local, p]

@@ -22,14 +22,9 @@ subspace: with one class per depth value that subspace has about as many dimensi
 depths (half of a 32-wide stream), and removing that many random directions may break a model too;
 that version is reported beside it (``subspace``), against random subspaces of its dimension.
 
-In an LSTM the hidden and cell hooks see the states after the whole sequence has run (the recurrence
-reads its own copies, and the cell hook is read-only), so a hook there would reach only the readout.
-The causal test of a recurrent site therefore re-runs the recurrence with the projection applied at
-every step, before the state feeds the next one (the architecture adapter's
-:meth:`~baselines.architectures.Architecture.run_with_change`, through
-:func:`baselines.lstm.recurrent_logits`, which is checked against the model's own output on every
-call). Other sites
-count only if replacing them through their hook changes the output (tested by perturbing them).
+In an LSTM the hidden and cell hooks fire inside the recurrence, once per step (:mod:`baselines.lstm`),
+so the projection there acts before the state feeds the next step. A site counts only if replacing
+it through its hook changes the output (tested by perturbing it).
 """
 
 from __future__ import annotations
@@ -49,7 +44,7 @@ from torch import nn
 from baselines.architectures import architecture
 from baselines.hooks import run_with_hooks
 from mechanisms.ablation import HookFn, masked_accuracy
-from mechanisms.heads import CHUNK, activations, model_device
+from mechanisms.heads import activations, model_device
 
 #: Probe settings, fixed on the planted counter before any trained model was probed: at C = 1 the
 #: penalty held a probe on an exact depth unit to 0.88 (15 depth classes, some with a handful of
@@ -214,38 +209,14 @@ def reaches_output(model: nn.Module, site: str, data: ProbeData) -> bool:
     return not torch.allclose(base, moved)
 
 
-def recurrent_accuracy(model: nn.Module, data: ProbeData, site: str, change) -> float:
-    """Masked accuracy with ``change(state, step)`` applied inside the recurrence at the state
-    ``site``; ValueError if the adapter's mirrored recurrence does not reproduce the model's own
-    logits (the model code changed)."""
-    arch = architecture(model)
-    device = model_device(model)
-    right = total = 0
-    with torch.no_grad():
-        for i in range(0, len(data.tokens), CHUNK):
-            X = torch.as_tensor(data.tokens[i : i + CHUNK], device=device)
-            R = None if data.readout is None else torch.as_tensor(data.readout[i : i + CHUNK], device=device)
-            if i == 0:
-                arch.check_changes(model, X, R)
-            pred = arch.run_with_change(model, X, R, site, change).argmax(-1).cpu().numpy()
-            T = data.targets[i : i + CHUNK]
-            scored = T >= 0
-            right += int((pred[scored] == T[scored]).sum())
-            total += int(scored.sum())
-    return right / total if total else float("nan")
-
-
 def intervenable(model: nn.Module, site: str, data: ProbeData) -> bool:
-    """Whether the causal test can act at ``site``: a recurrent state (inside the recurrence), or a
-    hook whose replacement reaches the output."""
-    return architecture(model).recurrent_state(site) is not None or reaches_output(model, site, data)
+    """Whether the causal test can act at ``site``: a hook whose replacement reaches the output."""
+    return reaches_output(model, site, data)
 
 
 def projected_accuracy(model: nn.Module, site: str, data: ProbeData, directions: np.ndarray, mean) -> float:
     """Task accuracy on ``data`` with ``directions`` projected out at ``site`` (every position)."""
     project = projection_hook(directions, mean)
-    if architecture(model).recurrent_state(site) is not None:
-        return recurrent_accuracy(model, data, site, lambda x, _step: project(x, site))
     return masked_accuracy(model, data.tokens, data.targets, data.readout, {site: project})
 
 

@@ -106,34 +106,50 @@ def test_an_identity_change_at_every_site_gives_the_plain_logits(name):
     arch = architecture(model)
     readout = torch.as_tensor([6, 3, 5, 0, 2])
     with torch.no_grad():
-        arch.check_changes(model, TOKENS, readout)
         for R in (None, readout):
             plain = model(TOKENS, R)
             for site in arch.sites(model):
-                changed = arch.run_with_change(model, TOKENS, R, site.name, lambda act, _step: act.clone())
+                changed = arch.run_with_change(model, TOKENS, R, site.name, lambda act: act.clone())
                 assert torch.allclose(changed, plain, atol=1e-6), site.name
 
 
 def test_a_change_at_an_lstm_state_acts_inside_the_recurrence():
+    """A hook at a recurrent state fires once per step and what it returns feeds the later steps:
+    halving the state at step 0 only changes the outputs of later steps too (a hook after the
+    recurrence would change the readout of step 0 alone)."""
+    torch.manual_seed(0)
     model = MODELS["lstm"].eval()
     arch = architecture(model)
-    steps: list[int | None] = []
+    calls: list[int] = []
 
-    def halve(act: torch.Tensor, step: int | None) -> torch.Tensor:
-        steps.append(step)
-        return 0.5 * act
+    def halve_first(act: torch.Tensor) -> torch.Tensor:
+        calls.append(act.shape[1])
+        out = act.clone()
+        out[:, 0] = 0.5 * act[:, 0]
+        return out
 
     with torch.no_grad():
         plain = model(TOKENS, None)
         for site in arch.sites(model):
-            steps.clear()
-            moved = arch.run_with_change(model, TOKENS, None, site.name, halve)
-            assert not torch.allclose(moved, plain)  # the cell state too: its hook alone is read-only
-            if site.kind in (HIDDEN, CELL):  # once per step, in order; else once, through the hook
+            calls.clear()
+            moved = arch.run_with_change(model, TOKENS, None, site.name, halve_first)
+            assert not torch.allclose(moved[:, 0], plain[:, 0])  # the cell state too
+            if site.kind in (HIDDEN, CELL):  # once per step, each seeing the whole sequence's shape
                 assert arch.recurrent_state(site.name) == (site.layer, site.kind)
-                assert steps == list(range(TOKENS.shape[1]))
+                assert calls == [TOKENS.shape[1]] * TOKENS.shape[1]
+                assert not torch.allclose(moved[:, -1], plain[:, -1])  # later steps see the change
             else:
-                assert steps == [None]
+                assert len(calls) == 1
+
+
+def test_the_lstm_cache_holds_every_step_and_training_ignores_the_hooks():
+    model = MODELS["lstm"].eval()
+    names = [s.name for s in architecture(model).sites(model)]
+    with torch.no_grad():
+        out, cache = run_with_cache(model, TOKENS, None, names=names)
+        assert torch.allclose(out, model(TOKENS, None))
+    for name in names:
+        assert cache[name].shape[:2] == TOKENS.shape and cache[name].abs().sum(-1).min() > 0
 
 
 def test_cost_shapes():

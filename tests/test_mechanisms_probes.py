@@ -15,7 +15,7 @@ from torch import nn
 from baselines import LSTMLearner, MLPLearner, TransformerLearner
 from baselines.architectures import ARCHITECTURES, EMBED, HIDDEN, Architecture, Site
 from baselines.hooks import HookPoint, run_with_hooks
-from baselines.lstm import LSTM, LSTMConfig, recurrent_logits
+from baselines.lstm import LSTM, LSTMConfig
 from mechanisms.plots_sequences import write_plots
 from mechanisms.probes import (
     ProbeData,
@@ -260,23 +260,30 @@ def test_analyse_on_brackets_reports_depth(kind, tmp_path):
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_the_recurrence_with_a_projection_mirrors_the_model_and_feeds_back(cell):
+def test_a_hook_at_a_recurrent_state_feeds_back(cell):
+    """The state hooks fire inside the recurrence: an identity hook leaves the logits as they are,
+    and a change at step 0 alone moves every later step's output."""
     model = LSTM(
         LSTMConfig(d_vocab=5, d_vocab_out=2, d_embed=4, d_hidden=6, n_layers=2, cell=cell),
         torch.Generator().manual_seed(3),
     ).eval()
     tokens = torch.as_tensor(np.random.default_rng(0).integers(0, 5, size=(7, 9)))
     readout = torch.as_tensor([8, 3, 5, 0, 1, 8, 2])
+
+    def first_only(x: torch.Tensor, _name: str) -> torch.Tensor:
+        out = x.clone()
+        out[:, 0] = 0.5 * x[:, 0]
+        return out
+
     with torch.no_grad():
         for R in (None, readout):
-            assert torch.allclose(recurrent_logits(model, tokens, R), model(tokens, R), atol=1e-6)
-        half = lambda x, _step_or_name=None: 0.5 * x  # noqa: E731
-        inside = recurrent_logits(model, tokens, None, (0, "hidden"), half)
-        after = run_with_hooks(model, tokens, fwd_hooks={"layers.0.hook_hidden": half})
-        # Both change the output; only the recurrence's own copy changes what later steps compute.
-        assert not torch.allclose(inside, model(tokens)) and not torch.allclose(after, model(tokens))
-        assert not torch.allclose(inside, after)
-        assert torch.allclose(inside[:, 0], after[:, 0], atol=1e-6)  # the first step has no past
+            copy = {"layers.0.hook_hidden": lambda x, _n: x.clone()}
+            same = run_with_hooks(model, tokens, R, fwd_hooks=copy)
+            assert torch.allclose(same, model(tokens, R), atol=1e-6)
+        moved = run_with_hooks(model, tokens, fwd_hooks={"layers.0.hook_hidden": first_only})
+        plain = model(tokens)
+        assert not torch.allclose(moved[:, 0], plain[:, 0])
+        assert not torch.allclose(moved[:, -1], plain[:, -1], atol=1e-6)  # fed back through the steps
 
 
 def test_sequence_coverage_is_decided_by_the_architecture_before_training():
