@@ -50,6 +50,19 @@ CELL = "cell"
 Change = Callable[[torch.Tensor], torch.Tensor]
 
 
+def head_site(hook: str, head: int) -> str:
+    """The name of one attention head's slice of a per-head hook (``blocks.0.attn.hook_z[1]``)."""
+    return f"{hook}[{head}]"
+
+
+def split_site(site: str) -> tuple[str, int | None]:
+    """(hook point, head index or None) of an analysis site name (:func:`head_site`)."""
+    if site.endswith("]") and "[" in site:
+        hook, _, head = site[:-1].rpartition("[")
+        return hook, int(head)
+    return site, None
+
+
 @dataclass(frozen=True)
 class Site:
     """A named activation site: its hook point ``name``, its ``kind`` (one of the constants above),
@@ -79,7 +92,8 @@ class Architecture:
         raise NotImplementedError
 
     def alignment_sites(self, model: nn.Module) -> list[str]:
-        """The sites program alignment probes and intervenes at (:mod:`mechanisms.align`), in order."""
+        """The sites program alignment probes and intervenes at (:mod:`mechanisms.align`), in order:
+        hook point names, or one head's slice of a per-head hook (:func:`head_site`)."""
         raise NotImplementedError
 
     def probe_sites(self, model: nn.Module) -> list[str]:
@@ -94,6 +108,12 @@ class Architecture:
     def as_positions(self, act: torch.Tensor) -> torch.Tensor:
         """A site's activation as (batch, positions, d)."""
         return act
+
+    def site_view(self, act: torch.Tensor, site: str) -> torch.Tensor:
+        """The activation of ``site`` as (batch, positions, d), from its hook point's activation
+        ``act`` (one head's slice for a head site)."""
+        _, head = split_site(site)
+        return self.as_positions(act if head is None else act[:, :, head])
 
     def recurrent_state(self, site: str | None) -> tuple[int, str] | None:
         """(layer, state) when ``site`` is a state inside a recurrence (its hook fires at every step),
@@ -112,11 +132,16 @@ class Architecture:
         result keeps the autograd graph (a change may be trained through it)."""
         if site is None:
             return model(tokens, readout)
+        point, head = split_site(site)
 
         def hook(act: torch.Tensor, _name: str) -> torch.Tensor:
-            return change(self.as_positions(act)).reshape(act.shape)
+            if head is None:
+                return change(self.as_positions(act)).reshape(act.shape)
+            parts = list(act.unbind(2))  # one head's slice changed, the others kept (autograd-safe)
+            parts[head] = change(parts[head])
+            return torch.stack(parts, dim=2)
 
-        with hooks(model, {site: hook}):
+        with hooks(model, {point: hook}):
             return model(tokens, readout)
 
     def untrained(self, model: nn.Module, seed: int) -> nn.Module:
@@ -161,8 +186,16 @@ class TransformerArchitecture(Architecture):
         return out
 
     def alignment_sites(self, model: nn.Module) -> list[str]:
-        """The residual stream before the first block and after each attention and MLP."""
-        return [s.name for s in self.sites(model) if s.kind == RESIDUAL]
+        """In forward order: the residual stream before the first block; per block each head's
+        output (``hook_z[h]``: a value one head writes, looked for before the residual mixes it),
+        the residual after attention, the MLP's input and output, and the residual after the MLP."""
+        out = []
+        for site in self.sites(model):
+            if site.kind == HEAD_OUTPUT:
+                out += [head_site(site.name, h) for h in range(model.cfg.n_heads)]
+            elif site.kind in (RESIDUAL, MLP_PRE, MLP_POST):
+                out.append(site.name)
+        return out
 
     def probe_sites(self, model: nn.Module) -> list[str]:
         """The residual stream before the first block and after each block."""
@@ -235,8 +268,8 @@ class MLPArchitecture(Architecture):
         return out
 
     def alignment_sites(self, model: nn.Module) -> list[str]:
-        """The embedding and each hidden layer after its activation."""
-        return [s.name for s in self.sites(model) if s.kind in (EMBED, MLP_POST)]
+        """The embedding and each hidden layer before and after its activation."""
+        return [s.name for s in self.sites(model)]
 
     def probe_sites(self, model: nn.Module) -> list[str]:
         """The embedding alone: the depth probes read positions, which only the embedding keeps."""

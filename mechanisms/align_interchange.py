@@ -126,20 +126,57 @@ def _pair_inputs(pairs: Pairs, keep: np.ndarray, acts: np.ndarray) -> tuple[torc
     )
 
 
+def program_outputs(program: Program, dsl: DSL, data: AlignData) -> np.ndarray:
+    """The program's output labels on ``data`` shaped like the network's predictions (n, P); -1
+    where it gives none."""
+    return _outputs(program.evaluate(dsl.env(data.X)), dsl, np.arange(len(data)))
+
+
+@dataclass(frozen=True)
+class Scores:
+    """A swap's interchange scores: ``iia`` over the ``pairs`` whose program output changes, and
+    ``iia_corrected`` over the ``pairs_corrected`` among them whose counterfactual output also
+    differs from the network's own unswapped prediction on the base (a network that ignores the
+    swap scores 0 there, whatever share of counterfactuals happens to be its fixed answer)."""
+
+    iia: float | None
+    iia_corrected: float | None
+    pairs: int
+    pairs_corrected: int
+
+
+def interchange_scores(
+    model,
+    site: str,
+    basis: np.ndarray,
+    pairs: Pairs,
+    test: AlignData,
+    te_acts: np.ndarray,
+    own: np.ndarray | None = None,
+) -> Scores:
+    """:class:`Scores` of a swap of the ``basis`` (k, d) component at ``site``; ``own``: the
+    network's unswapped predictions on the rows of ``test`` (n, P), computed when not given. IIAs
+    are None where there is no pair to score or no subspace."""
+    keep = np.flatnonzero(pairs.changed)
+    want = pairs.counterfactual[keep]
+    base_pred = own[pairs.base[keep]] if own is not None else predictions(model, test.rows(pairs.base[keep]))
+    differs = ((want != base_pred) & (want >= 0)).any(axis=1)
+    if not len(keep) or not len(basis):
+        return Scores(None, None, len(keep), int(differs.sum()))
+    src, pos = _pair_inputs(pairs, keep, te_acts)
+    change = swap(torch.as_tensor(np.asarray(basis)), src, pos)
+    pred = predictions(model, test.rows(pairs.base[keep]), site, change)
+    agree = ((pred == want) | (want < 0)).all(axis=1)
+    corrected = float(agree[differs].mean()) if differs.any() else None
+    return Scores(float(agree.mean()), corrected, len(keep), int(differs.sum()))
+
+
 def interchange_iia(
     model, site: str, basis: np.ndarray, pairs: Pairs, test: AlignData, te_acts: np.ndarray
 ) -> float | None:
     """IIA of a swap of the ``basis`` (k, d) component at ``site`` over the pairs that change the
     program's output; None when there is no such pair or no subspace."""
-    keep = np.flatnonzero(pairs.changed)
-    if not len(keep) or not len(basis):
-        return None
-    src, pos = _pair_inputs(pairs, keep, te_acts)
-    change = swap(torch.as_tensor(np.asarray(basis)), src, pos)
-    pred = predictions(model, test.rows(pairs.base[keep]), site, change)
-    want = pairs.counterfactual[keep]
-    agree = ((pred == want) | (want < 0)).all(axis=1)
-    return float(agree.mean())
+    return interchange_scores(model, site, basis, pairs, test, te_acts).iia
 
 
 def das_basis(

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from baselines.architectures import architecture
+from baselines.architectures import architecture, split_site
 from baselines.hooks import run_with_cache
 from mechanisms.heads import CHUNK, model_device
 from mechanisms.probes import control_table, fit_probe, probe_subspace
@@ -20,7 +20,6 @@ from synth.intervene import aligned_subexpressions, subexpression_values
 from synth.program import Program
 
 SITE_TOLERANCE = 0.02
-MAX_DIMENSION = 16
 #: Samples per probe fit at most (pooled positions are subsampled, seeded): keeps one alignment
 #: within the two minutes the issue allows on one core.
 MAX_PROBE_SAMPLES = 3000
@@ -53,10 +52,17 @@ class AlignData:
 
 def alignment_sites(model: nn.Module) -> list[str]:
     """The sites probed, in forward order (:meth:`baselines.architectures.Architecture.alignment_sites`):
-    a transformer's residual stream before the first block and after each attention and MLP; an LSTM's
-    embedding and each layer's hidden and cell state; an MLP's embedding and each hidden layer (after
-    its activation)."""
+    a transformer's residual stream before the first block, and per block each head's output, the
+    residual after attention, the MLP's input and output and the residual after the MLP; an LSTM's
+    embedding and each layer's hidden and cell state (swapped inside the recurrence); an MLP's
+    embedding and each hidden layer before and after its activation."""
     return architecture(model).alignment_sites(model)
+
+
+def site_kinds(model: nn.Module) -> dict[str, str]:
+    """The kind of each alignment site (``residual``, ``head_output``, ``mlp_pre``, ``cell``, ...)."""
+    kinds = {site.name: site.kind for site in architecture(model).sites(model)}
+    return {site: kinds[split_site(site)[0]] for site in alignment_sites(model)}
 
 
 def site_activations(model: nn.Module, data: AlignData, sites: list[str]) -> dict[str, np.ndarray]:
@@ -65,11 +71,12 @@ def site_activations(model: nn.Module, data: AlignData, sites: list[str]) -> dic
     arch = architecture(model)
     device = model_device(model)
     parts: dict[str, list[np.ndarray]] = {s: [] for s in sites}
+    points = list(dict.fromkeys(split_site(s)[0] for s in sites))  # a head site reads its hook's slice
     for i in range(0, len(data), CHUNK):
         X = torch.as_tensor(data.tokens[i : i + CHUNK], device=device)
-        _, cache = run_with_cache(model, X, None, names=sites)
+        _, cache = run_with_cache(model, X, None, names=points)
         for s in sites:
-            parts[s].append(arch.as_positions(cache[s]).double().cpu().numpy())
+            parts[s].append(arch.site_view(cache[split_site(s)[0]], s).double().cpu().numpy())
     return {s: np.concatenate(p) for s, p in parts.items()}
 
 
@@ -162,7 +169,9 @@ def _example_types(data: AlignData) -> np.ndarray:
 def probe_row(
     model, site: str, var: Variable, train: AlignData, test: AlignData, tr_acts, te_acts, seed: int
 ) -> dict:
-    """Probe and control accuracy of ``var`` at ``site``, and the aligned subspace (k, d)."""
+    """Probe and control accuracy of ``var`` at ``site``, and the aligned subspace (k, d): the
+    probe's whole row space (k ≤ classes − 1 and ≤ the site's width; a token-valued variable over
+    24 tokens needs 23 directions, which a fixed cap of 16 cut short)."""
     rng = np.random.default_rng(seed)
     tr_F, tr_y, _ = _samples(model, tr_acts, train, var.train, var.train_real, var.per_position)
     te_F, te_y, _ = _samples(model, te_acts, test, var.test, var.test_real, var.per_position)
@@ -178,11 +187,17 @@ def probe_row(
         "probe_accuracy": accuracy,
         "control_accuracy": control,
         "selectivity": accuracy - control,
-        "basis": basis[:MAX_DIMENSION],
+        "basis": basis,
     }
 
 
-def best_site(rows: list[dict]) -> dict:
-    """The earliest row whose selectivity is within ``SITE_TOLERANCE`` of the largest."""
+def best_site(rows: list[dict], key: str | None = None) -> dict:
+    """The earliest row whose ``key`` (an IIA on calibration pairs) is within ``SITE_TOLERANCE`` of
+    the largest; where no row has one (no pair changes the program's output), or without ``key``,
+    the earliest whose selectivity is within ``SITE_TOLERANCE`` of the largest."""
+    scored = [r for r in rows if key is not None and r.get(key) is not None]
+    if scored:
+        top = max(r[key] for r in scored)
+        return next(r for r in scored if r[key] >= top - SITE_TOLERANCE)
     top = max(r["selectivity"] for r in rows)
     return next(r for r in rows if r["selectivity"] >= top - SITE_TOLERANCE)

@@ -166,20 +166,25 @@ def alignment_report(
 
 
 def grid_alignment(report: dict[str, Any]) -> dict[str, Any]:
-    """What a grid cell keeps: per program its source, text, bits, and per subexpression the
-    expression, site, selectivity and IIAs; ``aligned``/``of`` count the first program's."""
+    """What a grid cell keeps: per program its source, text, bits, headline, and per subexpression
+    the expression, site and its kind, selectivity, dimension and IIAs (held-out, chance-corrected
+    too, with the baselines'); ``aligned``/``of`` count the first program's by its headline IIA."""
     k, m = aligned_count(report)
-    keep = ("expression", "site", "selectivity", "iia", "iia_random", "iia_untrained", "pairs")
+    keep = ("expression", "site", "site_kind", "selectivity", "dimension", "iia", "iia_corrected",
+            "iia_headline", "iia_random", "iia_random_corrected", "iia_untrained", "iia_untrained_corrected",
+            "pairs", "pairs_corrected")  # fmt: skip
     return {
         "aligned": k,
         "of": m,
         "threshold": ALIGNED_IIA,
+        "headline": report.get("headline", "iia"),
         "programs": [
             {
                 "source": a["source"],
                 "program": a["program"],
                 "bits": a["bits"],
-                "subexpressions": [{key: s[key] for key in keep} for s in a["subexpressions"]],
+                "headline": a.get("headline", "iia"),
+                "subexpressions": [{key: s.get(key) for key in keep} for s in a["subexpressions"]],
                 "selectors": [
                     {key: s[key] for key in ("expression", "head", "attention_on_selected")}
                     for s in a["selectors"]

@@ -18,7 +18,10 @@ def describe(result: dict[str, Any]) -> list[str]:
         )
     lines.append(
         f"rows: {result['rows']['train']} train (probes fit), {result['rows']['test']} test (probes "
-        f"scored, interchange pairs); aligned = IIA >= {ALIGNED_IIA} at the best site"
+        f"scored; interchange pairs: sites and DAS dimensions picked on one half, IIAs measured on the "
+        f"other); aligned = headline IIA >= {ALIGNED_IIA} at the best site; IIA* = chance-corrected "
+        "(pairs whose counterfactual also differs from the network's own answer), the headline for a "
+        "two-valued output; random and untrained: the headline IIA at the same site and dimension"
     )
     for a in result["alignments"]:
         lines += _program_lines(a)
@@ -33,17 +36,21 @@ def _num(v: Any, fmt: str = ".2f") -> str:
 def _program_lines(a: dict[str, Any]) -> list[str]:
     """One program's block: a blank line, its header, its subexpression table, DAS and selectors."""
     k, m = aligned_count(a)
+    headline = "IIA*" if a.get("headline") == "iia_corrected" else "IIA"
     lines = [
         "",
-        f"{a['source']} program  {a['program']}  ({a['bits']:.1f} bits): {k} of {m} subexpressions aligned",
+        f"{a['source']} program  {a['program']}  ({a['bits']:.1f} bits): {k} of {m} subexpressions aligned"
+        f" (headline {headline})",
     ]
     lines += _subexpression_table(a["subexpressions"])
     if any(s.get("iia_das") is not None for s in a["subexpressions"]):
+        suffix = "_corrected" if headline == "IIA*" else ""
         das = ", ".join(
-            f"{s['expression']} {_num(s['iia_das'])} (untrained {_num(s.get('iia_das_untrained'))})"
+            f"{s['expression']} {_num(s.get('iia_das' + suffix))} at k={s.get('dimension_das')} "
+            f"(untrained {_num(s.get('iia_das_untrained' + suffix))})"
             for s in a["subexpressions"]
         )
-        lines.append(f"  DAS IIA at the best site: {das}")
+        lines.append(f"  DAS {headline} at the best site (k picked on the calibration half): {das}")
     for s in a["selectors"]:
         head_text = "no head" if s["head"] is None else f"head L{s['head'][0]}H{s['head'][1]}"
         lines.append(
@@ -64,7 +71,9 @@ _HEAD = (
     "probe",
     "control",
     "select",
+    "dim",
     "IIA",
+    "IIA*",
     "random",
     "untrained",
     "pairs",
@@ -85,10 +94,12 @@ def _subexpression_table(subexpressions: list[dict[str, Any]]) -> list[str]:
                 _num(s["probe_accuracy"]),
                 _num(s["control_accuracy"]),
                 _num(s["selectivity"]),
+                str(s.get("dimension", "-")),
                 _num(s["iia"]),
-                _num(s["iia_random"]),
-                _num(s["iia_untrained"]),
-                str(s["pairs"]),
+                _num(s.get("iia_corrected")),
+                _num(s.get(_baseline_key(s, "iia_random"))),
+                _num(s.get(_baseline_key(s, "iia_untrained"))),
+                f"{s['pairs']}/{s.get('pairs_corrected', '-')}",
                 _most_causal_text(s.get("iia_site")),
             )
         )
@@ -104,6 +115,11 @@ def _subexpression_table(subexpressions: list[dict[str, Any]]) -> list[str]:
             )
         )
     return lines
+
+
+def _baseline_key(s: dict[str, Any], key: str) -> str:
+    """The baseline's field matching the subexpression's headline IIA."""
+    return key + "_corrected" if s.get("headline") == "iia_corrected" else key
 
 
 def _short_site(site: str) -> str:

@@ -54,23 +54,31 @@ def mechanism_column(record: MechanismRecord) -> tuple[str, dict[str, float]] | 
 
 @dataclass(frozen=True)
 class AlignmentRecord(Record):
-    """A grid cell's alignment: ``aligned`` of ``of`` subexpressions of the first program with IIA at
-    least ``threshold`` at their best site, and per program its source, text, bits, subexpressions
-    and selectors (:func:`grid_alignment`); or the ``error`` that stopped it (no program found, a
-    network that cannot be aligned), said and stored: the cell still counts."""
+    """A grid cell's alignment: ``aligned`` of ``of`` subexpressions of the first program with their
+    ``headline`` IIA at least ``threshold`` at their best site, and per program its source, text,
+    bits, headline, subexpressions and selectors (:func:`grid_alignment`); or the ``error`` that
+    stopped it (no program found, a network that cannot be aligned), said and stored: the cell
+    still counts.
+
+    ``headline`` is ``iia_corrected`` (chance-corrected: over the pairs whose counterfactual also
+    differs from the network's own prediction) for a program with a two-valued output, else ``iia``.
+    Cells stored before it have none: their ``aligned`` counted plain IIA in a probe subspace of at
+    most 16 directions at the site of best selectivity, measured on the pairs that chose it."""
 
     aligned: int | None = None
     of: int | None = None
     threshold: float | None = None
     programs: list[dict[str, Any]] | None = None
     error: str | None = None
+    headline: str | None = None
 
 
 def alignment_column(record: AlignmentRecord) -> tuple[str, dict[str, float]] | None:
     """"k of m subexpressions aligned" for the mechanism column (nothing for an error)."""
     if record.error is not None or record.of is None:
         return None
-    text = f"{record.aligned} of {record.of} subexpressions aligned (IIA ≥ {record.threshold})"
+    which = "chance-corrected IIA" if record.headline == "iia_corrected" else "IIA"
+    text = f"{record.aligned} of {record.of} subexpressions aligned ({which} ≥ {record.threshold})"
     return text, {"aligned": record.aligned, "subexpressions": record.of}
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from baselines.architectures import ARCHITECTURES, CELL, HIDDEN, architecture
-from baselines.hooks import hook_points, run_with_cache
+from baselines.architectures import ARCHITECTURES, CELL, HIDDEN, architecture, split_site
+from baselines.hooks import hook_points, hooks, run_with_cache
 from baselines.learners import NeuralLearner
 from baselines.lstm import LSTM, LSTMConfig
 from baselines.mlp import MLP, MLPConfig
@@ -62,7 +62,8 @@ def test_sites_are_hook_points_in_the_order_the_forward_pass_reaches_them(name):
     arch = architecture(model)
     sites = [s.name for s in arch.sites(model)]
     assert set(sites) <= set(hook_points(model))
-    assert set(arch.alignment_sites(model)) <= set(sites) and set(arch.probe_sites(model)) <= set(sites)
+    assert {split_site(s)[0] for s in arch.alignment_sites(model)} <= set(sites)
+    assert set(arch.probe_sites(model)) <= set(sites)
     _, cache = run_with_cache(model, TOKENS, None, names=sites)  # a cache fills in firing order
     assert [n for n in cache if n in sites] == sites
     assert all(s.positions == arch.has_positions for s in arch.sites(model))
@@ -70,16 +71,15 @@ def test_sites_are_hook_points_in_the_order_the_forward_pass_reaches_them(name):
 
 def test_site_lists_and_neuron_sites_per_architecture():
     t, a, lstm, gru, mlp = (MODELS[k] for k in ("transformer", "attn_only", "lstm", "gru", "mlp"))
-    assert architecture(t).alignment_sites(t) == [
-        "blocks.0.hook_resid_pre", "blocks.0.hook_resid_mid", "blocks.0.hook_resid_post",
-        "blocks.1.hook_resid_mid", "blocks.1.hook_resid_post",
-    ]  # fmt: skip
-    assert architecture(a).alignment_sites(a) == [
-        "blocks.0.hook_resid_pre",
-        "blocks.0.hook_resid_post",
-        "blocks.1.hook_resid_post",
+    heads = ["attn.hook_z[0]", "attn.hook_z[1]"]
+    block = [*heads, "hook_resid_mid", "mlp.hook_pre", "mlp.hook_post", "hook_resid_post"]
+    assert architecture(t).alignment_sites(t) == ["blocks.0.hook_resid_pre"] + [
+        f"blocks.{layer}.{name}" for layer in (0, 1) for name in block
     ]
-    assert architecture(t).probe_sites(t) == architecture(a).alignment_sites(a)
+    assert architecture(a).alignment_sites(a) == ["blocks.0.hook_resid_pre"] + [
+        f"blocks.{layer}.{name}" for layer in (0, 1) for name in (block[0], block[1], block[-1])
+    ]
+    assert architecture(t).probe_sites(t) == [s for s in architecture(a).alignment_sites(a) if "[" not in s]
     assert architecture(lstm).alignment_sites(lstm) == [
         "hook_embed",
         "layers.0.hook_hidden",
@@ -89,10 +89,8 @@ def test_site_lists_and_neuron_sites_per_architecture():
     ]
     assert architecture(gru).probe_sites(gru) == ["hook_embed", "layers.0.hook_hidden"]
     assert architecture(mlp).alignment_sites(mlp) == [
-        "hook_embed",
-        "blocks.0.hook_post",
-        "blocks.1.hook_post",
-    ]
+        "hook_embed", "blocks.0.hook_pre", "blocks.0.hook_post", "blocks.1.hook_pre", "blocks.1.hook_post",
+    ]  # fmt: skip
     assert architecture(t).neuron_site(t.cfg) == "blocks.1.mlp.hook_post"
     assert architecture(mlp).neuron_site(mlp.cfg) == "blocks.1.hook_post"
     assert architecture(a).neuron_site(a.cfg) is None and architecture(lstm).neuron_site(lstm.cfg) is None
@@ -108,9 +106,37 @@ def test_an_identity_change_at_every_site_gives_the_plain_logits(name):
     with torch.no_grad():
         for R in (None, readout):
             plain = model(TOKENS, R)
-            for site in arch.sites(model):
-                changed = arch.run_with_change(model, TOKENS, R, site.name, lambda act: act.clone())
-                assert torch.allclose(changed, plain, atol=1e-6), site.name
+            for site in [s.name for s in arch.sites(model)] + arch.alignment_sites(model):
+                changed = arch.run_with_change(model, TOKENS, R, site, lambda act: act.clone())
+                assert torch.allclose(changed, plain, atol=1e-6), site
+
+
+def test_a_change_at_a_head_site_moves_that_head_alone():
+    """A head site's change sees that head's slice of hook_z and replaces it alone: the same as
+    zeroing the slice through the hook directly."""
+    model = MODELS["transformer"].eval()
+    arch = architecture(model)
+    given: list[torch.Tensor] = []
+
+    def zero(act: torch.Tensor) -> torch.Tensor:
+        given.append(act.clone())
+        return torch.zeros_like(act)
+
+    with torch.no_grad():
+        _, cache = run_with_cache(model, TOKENS, None, names=["blocks.0.attn.hook_z"])
+        for head in (0, 1):
+            given.clear()
+            moved = arch.run_with_change(model, TOKENS, None, f"blocks.0.attn.hook_z[{head}]", zero)
+            assert torch.allclose(given[0], cache["blocks.0.attn.hook_z"][:, :, head])
+
+            def direct(z: torch.Tensor, _n: str, head: int = head) -> torch.Tensor:
+                z = z.clone()
+                z[:, :, head] = 0
+                return z
+
+            with hooks(model, {"blocks.0.attn.hook_z": direct}):
+                assert torch.allclose(moved, model(TOKENS, None), atol=1e-6)
+            assert not torch.allclose(moved, model(TOKENS, None))
 
 
 def test_a_change_at_an_lstm_state_acts_inside_the_recurrence():

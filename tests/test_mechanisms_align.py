@@ -23,24 +23,27 @@ from synth.dsl import parse_dsl
 from synth.dsl_seq import REFERENCES
 
 V, L = 8, 16  # tokens, positions
-TOK, PREV, POS, OUT = 0, V, 2 * V, 2 * V + L  # the residual stream's blocks of one-hot dimensions
+# The residual stream's blocks of one-hot dimensions: TOK = 0, PREV = V, POS = 2V, OUT = 2V + L.
 S = 7.0  # query/key scale: a match scores S^2 / sqrt(d_head) = 12.25 (soft enough for DAS gradients)
 
 
-def planted_induction() -> Transformer:
+def planted_induction(V: int = V, L: int = L, *, prev_head: int = 0, n_heads: int = 1) -> Transformer:
     """A 2-layer attention-only transformer wired as recent(sel_tok(prev(tokens), tokens), tokens).
 
-    Layer 0 writes the previous token (one-hot) into PREV; layer 1 attends from each query to the keys
-    whose PREV equals the query's token (the most recent one by a small recency bias; never key 0,
-    whose PREV is its own token) and copies that key's token into OUT, which the unembedding reads."""
-    d_head = L
+    Layer 0's head ``prev_head`` writes the previous token (one-hot) into PREV (any other layer-0 head
+    attends to its own position and writes nothing the readout reads); layer 1 attends from each
+    query to the keys whose PREV equals the query's token (the most recent one by a small recency
+    bias; never key 0, whose PREV is its own token) and copies that key's token into OUT, which the
+    unembedding reads."""
+    TOK, PREV, POS, OUT = 0, V, 2 * V, 2 * V + L  # noqa: N806 - the stream's blocks, as above
+    d_head = max(L, V + 1)
     cfg = TransformerConfig(
         d_vocab=V,
         d_vocab_out=V,
         n_ctx=L,
         d_model=3 * V + L,
         n_layers=2,
-        n_heads=1,
+        n_heads=n_heads,
         d_head=d_head,
         attn_only=True,
         use_bias=True,
@@ -52,13 +55,17 @@ def planted_induction() -> Transformer:
         model.W_E[torch.arange(V), TOK + torch.arange(V)] = 1.0
         model.W_pos[torch.arange(L), POS + torch.arange(L)] = 1.0
         a0, a1 = model.blocks[0].attn, model.blocks[1].attn
-        for i in range(L):  # query i looks at key i - 1
-            a0.W_Q[0, POS + i, i] = S
+        h = prev_head
+        for i in range(L):  # query i looks at key i - 1 (a decoy head: at key i)
+            a0.W_Q[:, POS + i, i] = S
             if i + 1 < L:
-                a0.W_K[0, POS + i, i + 1] = S
+                a0.W_K[h, POS + i, i + 1] = S
+            for other in set(range(n_heads)) - {h}:
+                a0.W_K[other, POS + i, i] = S
+                a0.W_V[other, POS + i, i] = 1.0  # its own position, into a block nothing reads
         for t in range(V):
-            a0.W_V[0, TOK + t, t] = 1.0
-            a0.W_O[0, t, PREV + t] = 1.0
+            a0.W_V[h, TOK + t, t] = 1.0
+            a0.W_O[h, t, PREV + t] = 1.0
             a1.W_Q[0, TOK + t, t] = S
             a1.W_K[0, PREV + t, t] = S
             a1.W_V[0, TOK + t, t] = 1.0
@@ -70,7 +77,7 @@ def planted_induction() -> Transformer:
     return model.eval()
 
 
-def induction_data(n: int, seed: int) -> AlignData:
+def induction_data(n: int, seed: int, V: int = V, L: int = L) -> AlignData:
     X = repeated_random_tokens(np.arange(V), n, L // 2, seed)
     scored = np.zeros(X.shape, bool)
     scored[:, L // 2 :] = True
@@ -78,6 +85,7 @@ def induction_data(n: int, seed: int) -> AlignData:
 
 
 DSL = parse_dsl(f"seq:d_vocab={V},pad=-1")
+HEAD0, HEAD1 = "blocks.0.attn.hook_z[0]", "blocks.1.attn.hook_z[0]"
 PROGRAM = DSL.parse(REFERENCES["induction"])
 
 
@@ -98,14 +106,17 @@ def planted_result():
 def test_alignment_finds_the_planted_sites(planted_result):
     subs = {s["expression"]: s for s in planted_result["subexpressions"]}
     prev, out = subs["prev(tokens)"], subs[REFERENCES["induction"]]
-    assert prev["site"] == "blocks.0.hook_resid_post"
-    assert out["site"] == "blocks.1.hook_resid_post"
+    assert (prev["site"], prev["site_kind"]) == (HEAD0, "head_output")  # the head that writes it
+    assert (out["site"], out["site_kind"]) == (HEAD1, "head_output")
     for s in (prev, out):
-        assert s["pairs"] >= 30
-        assert s["probe_accuracy"] > 0.95 and s["selectivity"] > 0.3
-        assert s["iia"] >= 0.95
-        assert s["iia_random"] <= 0.2  # a random subspace of the same dimension moves nothing
+        assert s["pairs"] >= 30 and s["headline"] == "iia" and s["iia_headline"] == s["iia"]
+        assert s["probe_accuracy"] > 0.9 and s["selectivity"] > 0.3
+        assert s["iia"] >= 0.95 and s["iia_corrected"] >= 0.95
+        assert s["dimension"] == V - 1 or s["dimension"] == V  # the probe's whole row space
         assert s["iia_untrained"] <= 0.2
+    # A random 7-of-16-dimensional subspace of the head's output moves the copy now and then; of
+    # the residual stream it does not: bound fixed before running.
+    assert prev["iia_random"] <= 0.2 and out["iia_random"] <= 0.5
     # Before layer 0 the previous token is not there: low probe accuracy, and swapping does nothing.
     embed = next(r for r in prev["by_site"] if r["site"] == "blocks.0.hook_resid_pre")
     assert embed["probe_accuracy"] < 0.6 and (embed["iia"] or 0.0) < 0.2
@@ -121,10 +132,9 @@ def test_the_grid_keeps_the_planted_alignment(planted_result):
     assert (kept["aligned"], kept["of"]) == (2, 2)
     (program,) = kept["programs"]
     sites = {s["expression"]: s["site"] for s in program["subexpressions"]}
-    assert sites == {
-        "prev(tokens)": "blocks.0.hook_resid_post",
-        REFERENCES["induction"]: "blocks.1.hook_resid_post",
-    }
+    assert sites == {"prev(tokens)": HEAD0, REFERENCES["induction"]: HEAD1}
+    assert all(s["iia_corrected"] >= 0.95 and s["dimension"] >= V - 1 for s in program["subexpressions"])
+    assert kept["headline"] == "iia"
     assert [s["head"] for s in program["selectors"]] == [[1, 0]]
 
 
@@ -227,7 +237,7 @@ def test_an_mlp_aligns_values_per_example_and_skips_per_position_ones():
     data = AlignData(X=X, tokens=X, readout=None, scored=np.ones((49, 1), bool))
     result = align(model, dsl.parse("add(sq(x), y)"), dsl, data, data, n_pairs=64)
     assert [s["expression"] for s in result["subexpressions"]] == ["sq(x)", "add(sq(x), y)"]
-    assert result["sites"] == ["hook_embed", "blocks.0.hook_post"]
+    assert result["sites"] == ["hook_embed", "blocks.0.hook_pre", "blocks.0.hook_post"]
     assert result["skipped"] == []
     for s in result["subexpressions"]:
         assert s["pairs"] > 0 and s["iia"] is not None
