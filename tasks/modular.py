@@ -1,4 +1,5 @@
-"""Modular arithmetic: ``(x op y) mod p`` for the binary operations of Power et al. (2022).
+"""Modular arithmetic: ``(x op y) mod p`` for the binary operations of Power et al. (2022), or for
+any polynomial in x and y with integer coefficients (``2x+3y``, ``(x-y)^3``; :mod:`tasks.polynomial`).
 
 Every valid pair ``(x, y)`` in ``[0, p)^2`` is one example (division excludes ``y = 0``). A fixed
 fraction of the pairs, chosen by a hash of the spec, is the test split; training sets are the
@@ -14,6 +15,15 @@ from functools import cached_property
 import numpy as np
 
 from tasks.base import SpecError, Split, Task, drawn_once, is_prime, stable_seed
+from tasks.polynomial import (
+    MAX_DEGREE,
+    MAX_LENGTH,
+    Poly,
+    evaluate_mod,
+    format_polynomial,
+    parse_polynomial,
+    reduce_mod,
+)
 from tasks.registry import register
 
 #: Largest modulus accepted: the task materializes all p² pairs.
@@ -81,13 +91,45 @@ def _key(op: str) -> str:
 _BY_KEY = {_key(name): name for name in OPS}
 
 
-def canonical_op(op: str) -> str:
-    """The canonical name of ``op`` (``x/y_if_y_odd_else_x-y`` → ``x/y if y odd else x-y``)."""
-    name = _BY_KEY.get(_key(op))
-    if name is None:
-        raise SpecError(f"modular: unknown op {op!r}; accepted: {', '.join(OPS)}")
-    return name
+def _named_polynomials() -> dict[str, Poly]:
+    """The named operations that are polynomials (all but the divisions and the conditionals), read
+    from their own spelling, so that no second copy of them is kept by hand."""
+    out = {}
+    for name in OPS:
+        try:
+            out[name] = parse_polynomial(name)
+        except SpecError:
+            continue
+    return out
 
+
+NAMED_POLYNOMIALS = _named_polynomials()
+
+_ABOUT_POLYNOMIALS = (
+    f"or a polynomial in x and y with integer coefficients (e.g. 2x+3y, (x-y)^3, 3*x^2 - y; powers ^ or **, "
+    f"implicit products 2x and xy; total degree at most {MAX_DEGREE}, at most {MAX_LENGTH} characters)"
+)
+
+
+def canonical_op(op: str, p: int | None = None) -> str:
+    """The canonical name of ``op``: a named operation by its name (``x/y_if_y_odd_else_x-y`` →
+    ``x/y if y odd else x-y``, ``y+x`` → ``x+y``), any other polynomial by its expanded monomials
+    (:func:`tasks.polynomial.format_polynomial`), with coefficients reduced mod ``p`` when given
+    (``x+98y`` at p = 97 is ``x+y``: one polynomial over Z_p, one task)."""
+    name = _BY_KEY.get(_key(op))
+    if name is not None:
+        return name
+    try:
+        poly = parse_polynomial(op)
+    except SpecError as exc:
+        raise SpecError(f"modular: unknown op {op!r}: {exc}; an op is one of {', '.join(OPS)}, "
+                        f"{_ABOUT_POLYNOMIALS}") from None
+    if p is not None:
+        poly = reduce_mod(poly, p)
+    for name, named in NAMED_POLYNOMIALS.items():
+        if poly == (named if p is None else reduce_mod(named, p)):
+            return name
+    return format_polynomial(poly)
 
 
 @register
@@ -100,18 +142,24 @@ class ModularTask(Task):
     test_fraction: float = 0.5
 
     family = "modular"
-    summary = "(x op y) mod p for the 13 binary operations of Power et al. (2022)"
+    summary = "(x op y) mod p for the 13 binary operations of Power et al. (2022) or any polynomial"
     param_help = {
-        "op": "operation, one of: " + ", ".join(OPS) + " (spaces may be written as _)",
+        "op": (
+            "operation, one of: " + ", ".join(OPS) + " (spaces may be written as _), " + _ABOUT_POLYNOMIALS
+            + "; a polynomial prints expanded (terms by descending degree, then power of x; coefficients "
+            "mod p in (-p/2, p/2)) and one equal to a named operation prints as its name"
+        ),
         "p": f"modulus: a prime in [3, {MAX_P}]",
         "test_fraction": "share of the valid pairs held out as the test split, in (0, 1)",
     }
 
     def __post_init__(self) -> None:
-        # Canonicalize aliases so that the spec always prints the canonical op name.
-        object.__setattr__(self, "op", canonical_op(self.op))
         if not (3 <= self.p <= MAX_P and is_prime(self.p)):
             raise SpecError(f"modular: p={self.p} is not accepted; p must be a prime in [3, {MAX_P}]")
+        # Canonicalize aliases and spellings so that the spec always prints the canonical op (the
+        # test split is hashed from the spec: two spellings of one operation are one task). p is
+        # checked first because a polynomial's canonical form reduces its coefficients mod p.
+        object.__setattr__(self, "op", canonical_op(self.op, self.p))
         if not 0.0 < self.test_fraction < 1.0:
             raise SpecError(
                 f"modular: test_fraction={self.test_fraction} is not accepted; it must lie in (0, 1)"
@@ -129,6 +177,12 @@ class ModularTask(Task):
     def _inverse(self) -> np.ndarray:
         """inv[y] = y^(p-2) mod p, the inverse of y for y != 0 (inv[0] = 0 by the same formula)."""
         return np.array([pow(v, self.p - 2, self.p) for v in range(self.p)], dtype=np.int64)
+
+    @cached_property
+    def _polynomial(self) -> Poly | None:
+        """The op as a polynomial when it is not one of the named operations (those keep their own
+        code in OPS, so that their data never changes)."""
+        return None if self.op in OPS else parse_polynomial(self.op)
 
     @cached_property
     def _pairs(self) -> np.ndarray:
@@ -188,4 +242,7 @@ class ModularTask(Task):
         """``(x op y) mod p`` for the rows ``(x, y)`` of X. For ``x/y`` at ``y = 0`` (not an example)
         the Fermat formula ``x * y^(p-2)`` gives 0."""
         X = np.asarray(X, dtype=np.int64)
-        return OPS[self.op](X[:, 0] % self.p, X[:, 1] % self.p, self.p, self._inverse)
+        x, y = X[:, 0] % self.p, X[:, 1] % self.p
+        if self._polynomial is not None:
+            return evaluate_mod(self._polynomial, x, y, self.p)
+        return OPS[self.op](x, y, self.p, self._inverse)
