@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from compare.grid.cells import Cell
+from compare.results.claims import MIN_OPERATIONS
 from compare.results.report import build
 from compare.results.report_stats import NOT_REACHED, correlations, n99, operations, spearman
 from compare.results.store import CellResult, Store
@@ -135,7 +136,12 @@ def test_the_store_cannot_support_claims_says_what_to_run(tmp_path):
     text = build(path, tmp_path / "out").read_text()
     claims = text.split("## Sample efficiency")[0]
     assert claims.count("not supported yet") == 6 and "dlps run --preset science" in claims
-    assert "run `dlps run --preset science --align`" in text
+    # The science preset aligns and measures simplicity already: no flag to add to it.
+    assert "--preset science --align" not in text and "cells run by this dlps" not in text
+    advice = ("run `dlps run --preset science` (its cells run alignment; "
+              "on another grid add `--analyses alignment`)")
+    assert advice in text
+    assert "(its cells run simplicity; on another grid add `--analyses simplicity`)" in text
 
 
 def test_cross_task_correlations_match_a_direct_computation(tmp_path):
@@ -228,22 +234,38 @@ def test_cli_llc_calibrate_grid_and_bad_values(tmp_path):
     assert lookup.exit_code == 2 and "network" in lookup.stderr
 
 
-def test_a_rank_correlation_without_variation_says_so(tmp_path):
+def _flat_claims(tmp_path: Path, ops: dict[str, float]) -> dict:
+    """The claims of a store where no operation reaches 99% and the LLC follows the bits."""
     from compare.results.claims import claims
     from compare.results.report import cross_task
 
     path = tmp_path / "flat.sqlite"
     with Store(path) as store:
-        for op in OPS:
+        for op, bits in ops.items():
             for seed in (0, 1):
                 low = CellResult(train_accuracy=1.0, test_accuracy=0.5)
-                low.metrics["simplicity"] = {"side": "network", "llc": OPS[op] + seed}
+                low.metrics["simplicity"] = {"side": "network", "llc": bits + seed}
                 store.put(Cell(f"modular:op={op},p=7", "transformer", "transformer", 16, seed), low)
-                store.put(Cell(f"modular:op={op},p=7", "synth", "synth", 16, seed), _synth(op))
+                synth = CellResult(train_accuracy=1.0, test_accuracy=1.0, program=op, bits=bits)
+                store.put(Cell(f"modular:op={op},p=7", "synth", "synth", 16, seed), synth)
     with Store(path, create=False) as store:
         rows = store.rows()
     _, found = cross_task(rows)
-    by_name = {c.name: c for c in claims([], [], [], found)}
+    return {c.name: c for c in claims([], [], [], found)}
+
+
+def test_a_rank_correlation_without_variation_says_so(tmp_path):
+    by_name = _flat_claims(tmp_path, {**OPS, "x-y": 12.0})  # 5 operations: enough to decide
     assert "no ranking" in by_name["simple programs, less data"].todo  # no operation reached 99%
     assert by_name["simple programs, simple networks"].todo is None
     assert by_name["simple programs, simple networks"].number == pytest.approx(1.0)
+    assert by_name["simple programs, simple networks"].verdict == "supported"
+
+
+def test_a_correlation_over_too_few_operations_decides_nothing(tmp_path):
+    # A perfect ranking of 4 operations: the bootstrap interval is [1, 1], but 4! = 24 orders give a
+    # two-sided p of 1/12; "supported" before the minimum sample was fixed (issue 28: -1.00 [-1.00, -1.00]).
+    claim = _flat_claims(tmp_path, OPS)["simple programs, simple networks"]
+    assert claim.number == pytest.approx(1.0) and claim.count == 4 < MIN_OPERATIONS
+    assert claim.verdict == "too few to decide"
+    assert "4 operations × 2 seeds (decides from ≥ 5)" in claim.sample

@@ -1,7 +1,9 @@
 """Metrics over stored cells: learning curves with confidence bands, n@99, area under the curve, and
 the most frequent short text (a mechanism summary) at each size.
 
-All functions are pure and take plain numbers, so the properties are easy to test.
+All functions are pure and take plain numbers, so the properties are easy to test. Intervals come
+from :mod:`compare.results.stats` (percentile bootstrap over seeds: inside [0, 1] for accuracies,
+none from a single seed).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
+
+from compare.results.stats import Interval, bootstrap
 
 #: Accuracy a method must reach (median over seeds) for ``n@99``.
 THRESHOLD = 0.99
@@ -21,7 +24,8 @@ THRESHOLD = 0.99
 
 @dataclass(frozen=True)
 class Point:
-    """Accuracy at one training size over seeds: mean with a 95% t-interval, and the median."""
+    """Accuracy at one training size over seeds: the mean with the ends of its 95% bootstrap interval
+    (NaN from fewer than two seeds: :data:`compare.results.stats.MIN_VALUES`), and the median."""
 
     n: int
     mean: float
@@ -31,20 +35,15 @@ class Point:
     seeds: int
 
     @property
-    def half_width(self) -> float:
-        return (self.high - self.low) / 2
+    def interval(self) -> Interval:
+        return Interval(self.mean, self.low, self.high, self.seeds)
 
 
-def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and the two ends of its Student-t confidence interval (the mean itself with one value)."""
-    data = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=float)
-    if data.size == 0:
-        return math.nan, math.nan, math.nan
-    mean = float(data.mean())
-    if data.size == 1:
-        return mean, mean, mean
-    half = float(stats.t.ppf(0.5 + level / 2, data.size - 1) * data.std(ddof=1) / math.sqrt(data.size))
-    return mean, mean - half, mean + half
+def mean_ci(values: Sequence[float]) -> tuple[float, float, float]:
+    """The mean of the finite values and the two ends of its 95% bootstrap interval
+    (:func:`compare.results.stats.bootstrap`; NaN ends from fewer than two values, all NaN from none)."""
+    interval = bootstrap(values)
+    return interval.estimate, interval.low, interval.high
 
 
 def curve(by_n: dict[int, Sequence[float]]) -> list[Point]:

@@ -1,5 +1,6 @@
 """Learning-curve figures: one PNG per task, accuracy against n on a log axis, one line per method
-with its 95% CI band over seeds, and each out-of-distribution split dashed in the method's colour."""
+with its 95% bootstrap band over seeds (none from one seed), and each out-of-distribution split
+dashed in the method's colour."""
 
 from __future__ import annotations
 
@@ -52,8 +53,9 @@ def plot_summaries(summaries: Sequence[Summary], out: str | Path) -> list[Path]:
             colour = colours[i % len(colours)]
             ns = [p.n for p in s.points]
             ax.plot(ns, [p.mean for p in s.points], "-o", color=colour, markersize=3, label=s.method)
-            # The t-interval can pass 0 or 1 with few seeds; accuracy cannot.
-            ax.fill_between(ns, [max(p.low, 0.0) for p in s.points], [min(p.high, 1.0) for p in s.points],
+            # The table's interval (compare.results.stats: bootstrap over seeds, inside [0, 1] without
+            # clipping); NaN ends (one seed: no interval) leave a gap in the band rather than a fake one.
+            ax.fill_between(ns, [p.low for p in s.points], [p.high for p in s.points],
                             color=colour, alpha=0.2, linewidth=0)
             for j, (name, points) in enumerate(s.ood_curves.items()):
                 ax.plot([p.n for p in points], [p.mean for p in points], _OOD_STYLES[j % len(_OOD_STYLES)],

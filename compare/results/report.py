@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from compare.methods import network_methods
-from compare.results.metrics import mean_ci
+from compare.results.claims import MIN_OPERATIONS, run_advice
 from compare.results.report_stats import correlations, operations
+from compare.results.stats import bootstrap, censored_text, interval_text, plural
 from compare.results.store import Row, Store
 from compare.results.tables import Summary, render, summarize
 from mechanisms.registry import by_name, column
@@ -49,13 +50,14 @@ def _fmt(value: Any, digits: int = 2) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
-def _ci(values: Sequence[float], digits: int = 2) -> str:
-    """``mean ± half-width (k)`` of a 95% t-interval over the finite values, with their count."""
-    finite = [float(v) for v in values if v is not None and math.isfinite(v)]
-    if not finite:
-        return "n/a"
-    mean, low, _ = mean_ci(finite)
-    return f"{mean:.{digits}f} ± {mean - low:.{digits}f} ({len(finite)})"
+def _ci(values: Sequence[float | None], digits: int = 2, never: str | None = None) -> str:
+    """``mean [low, high] (k cells)``: the 95% bootstrap interval over the finite values
+    (:mod:`compare.results.stats`; ``n/a`` with the count from one value). ``never``: a None is a
+    censored value (e.g. no emergence): left out of the mean and counted, ``never in 1 of 3``."""
+    text = interval_text(bootstrap(values), digits, unit="cell", count=True)
+    observed = sum(v is not None for v in values)
+    left_out = censored_text(observed, len(values), never) if never else ""
+    return f"{text}; {left_out}" if left_out and observed else left_out or text
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -116,10 +118,13 @@ def mechanism_columns(rows: Sequence[Row]) -> list[str]:
                 if isinstance(v, int | float) and not isinstance(v, bool)
             }
         )
+        # A number stored by only some cells (an emergence step where others never emerged) says so, so
+        # that its mean is not read as the group's.
         shown = "; ".join(
-            f"{k} {_fmt(float(np.mean([e[k] for e in entries if e.get(k) is not None])))}"
+            f"{k} {_fmt(float(np.mean(held)))}"
+            + ("" if len(held) == len(group) else f" ({len(held)} of {len(group)})")
             for k in numbers
-            if any(e.get(k) is not None for e in entries)
+            if (held := [e[k] for e in entries if e.get(k) is not None])
         )
         table.append([task, method, n, f"{common} ({texts.count(common)}/{len(group)})", shown or "-"])
     if not table:
@@ -130,32 +135,41 @@ def mechanism_columns(rows: Sequence[Row]) -> list[str]:
     return lines + _table(["task", "method", "n", "most frequent summary", "means"], table)
 
 
-def emergence(rows: Sequence[Row], out: Path) -> tuple[list[str], list[tuple[float, float]]]:
+def emergence(
+    rows: Sequence[Row], out: Path
+) -> tuple[list[str], list[tuple[float, float]], dict[str, int]]:
     """The emergence-against-generalization table and plot; also the (emergence, generalization)
-    pairs of every cell that has both (for the claims)."""
+    pairs of every cell that has both, and the counts of cells with one of them censored (for the
+    claims: ``never_generalized``, ``never_emerged``)."""
     lines = [
         "## Emergence against generalization",
         "",
         "Per network cell with a Fourier summary: the emergence step (restricted logits classify ≥ 99% "
         "of all pairs from then on), its held-out control, and the generalization step (first logged "
-        "step with test accuracy ≥ 99%). Mean ± 95% CI (cells).",
+        "step with test accuracy ≥ 99%). Mean [95% bootstrap interval] over the cells with the step; a "
+        "cell where it never happened within training is censored: left out of the mean and counted "
+        "(never in k of m).",
         "",
     ]
     table, pairs = [], []
+    censored = {"never_generalized": 0, "never_emerged": 0}
     fourier = [r for r in rows if (m := _mechanism(r)) is not None and m.fourier]
     for (task, method, n), group in _groups(fourier, lambda r: True).items():
         mech = [_mechanism(r) for r in group]
         gen = [r.result.steps_generalize for r in group]
         for m, g in zip(mech, gen, strict=True):
-            if m.emergence_step_heldout is not None and g is not None:
-                pairs.append((float(m.emergence_step_heldout), float(g)))
+            held = m.emergence_step_heldout
+            if held is not None and g is not None:
+                pairs.append((float(held), float(g)))
+            elif held is not None or g is not None:  # one step censored: counted for the claims
+                censored["never_generalized" if g is None else "never_emerged"] += 1
         table.append(
             [
                 task,
                 method,
                 n,
-                _ci([m.emergence_step for m in mech], 0),
-                _ci([m.emergence_step_heldout for m in mech], 0),
+                _ci([m.emergence_step for m in mech], 0, never="never"),
+                _ci([m.emergence_step_heldout for m in mech], 0, never="never"),
                 _ci(gen, 0),
                 f"{sum(g is None for g in gen)}/{len(gen)}",
             ]
@@ -164,13 +178,13 @@ def emergence(rows: Sequence[Row], out: Path) -> tuple[list[str], list[tuple[flo
         return lines + [
             "No cell in this store has an emergence step (modular x+y or x-y network cells).",
             "",
-        ], pairs
+        ], pairs, censored
     lines += _table(
         ["task", "method", "n", "emergence", "held-out control", "generalization", "never generalized"], table
     )
     if pairs:
         lines += [f"![emergence against generalization]({_scatter(pairs, out)})", ""]
-    return lines, pairs
+    return lines, pairs, censored
 
 
 def _scatter(pairs: Sequence[tuple[float, float]], out: Path) -> str:
@@ -194,38 +208,67 @@ def _scatter(pairs: Sequence[tuple[float, float]], out: Path) -> str:
     return name
 
 
-def alignment(rows: Sequence[Row]) -> tuple[list[str], list[float]]:
-    """The alignment tables; also the per-cell share of aligned subexpressions (for the claims)."""
+def proper_share(record: AlignmentRecord) -> tuple[int, int] | None:
+    """(aligned, of) over the first program's *proper* subexpressions: the whole program is the
+    network's output, which any network that fits the data computes, not an intermediate value, so
+    counting it (as the stored ``aligned``/``of`` do) would inflate the share. Each is judged by the
+    IIA the cell's ``aligned`` counted (:func:`_iia_key`). None without programs."""
+    if not record.programs or record.threshold is None:
+        return None
+    program = record.programs[0]
+    key = _iia_key(record, program)
+    subs = [s for s in program.get("subexpressions", []) if s.get("expression") != program.get("program")]
+    aligned = sum(s.get(key) is not None and s[key] >= record.threshold for s in subs)
+    return aligned, len(subs)
+
+
+def _iia_key(record: AlignmentRecord, program: dict[str, Any]) -> str:
+    """The IIA a stored alignment counts as aligned: its ``headline`` (e.g. chance-corrected), plain
+    ``iia`` for cells stored before there was one."""
+    return program.get("headline") or getattr(record, "headline", None) or "iia"
+
+
+def alignment(rows: Sequence[Row]) -> tuple[list[str], list[float], int]:
+    """The alignment tables; also the per-cell share of aligned proper subexpressions, and the number
+    of aligned cells whose program has none (for the claims)."""
     lines = ["## Program ↔ network alignment", ""]
-    table, shares = [], []
+    table, shares, no_proper = [], [], 0
     aligned = [r for r in rows if (a := _alignment(r)) is not None and a.aligned is not None]
     for (task, method, n), group in _groups(aligned, lambda r: True).items():
         aligns = [_alignment(r) for r in group]
-        share = [a.aligned / a.of for a in aligns if a.of]
+        counts = [c for a in aligns if (c := proper_share(a)) is not None]
+        share = [k / m for k, m in counts if m]
+        no_proper += sum(m == 0 for _, m in counts)
         shares += share
         best: dict[str, float] = {}
         for a in aligns:
-            for sub in (a.programs or [{}])[0].get("subexpressions", []):
-                iia = sub.get("iia")
+            program = (a.programs or [{}])[0]
+            for sub in program.get("subexpressions", []):
+                iia = sub.get(_iia_key(a, program))
+                whole = sub["expression"] == program.get("program")
+                name = sub["expression"] + (" (output)" if whole else "")
                 if iia is not None:
-                    best[sub["expression"]] = max(best.get(sub["expression"], -1.0), float(iia))
+                    best[name] = max(best.get(name, -1.0), float(iia))
         shown = ", ".join(f"{e} {v:.2f}" for e, v in sorted(best.items(), key=lambda kv: -kv[1])[:4])
         threshold = "n/a" if aligns[0].threshold is None else f"{aligns[0].threshold}"
-        table.append([task, method, n, _ci(share), threshold, shown or "-"])
+        proper = max((m for _, m in counts), default=0)
+        share_text = _ci(share) if proper else "n/a (none)"
+        table.append([task, method, n, proper, share_text, threshold, shown or "-"])
     if not table:
         return lines + [
-            "No cell in this store has an alignment. Run the grid with it: "
-            "`dlps run --preset science --align` (or `dlps run ... --align`).",
+            f"No cell in this store has an alignment: {run_advice('alignment')}.",
             "",
-        ], shares
+        ], shares, no_proper
     lines += [
-        "Per network cell: the share of the program's subexpressions aligned (interchange-intervention "
-        "accuracy at or above the threshold), and the best IIA per subexpression over seeds.",
+        "Per network cell: the share of the program's proper subexpressions aligned (interchange-"
+        "intervention accuracy at or above the threshold; the whole program, the network's output, is "
+        "left out), mean [95% bootstrap interval] over cells, and the best IIA per subexpression over "
+        "seeds (the whole program marked \"(output)\").",
         "",
     ]
     return lines + _table(
-        ["task", "method", "n", "aligned share", "IIA threshold", "best IIA"], table
-    ), shares
+        ["task", "method", "n", "proper subexpressions", "aligned share", "IIA threshold", "best IIA"], table
+    ), shares, no_proper
 
 
 def simplicity(rows: Sequence[Row], out: Path) -> list[str]:
@@ -235,7 +278,7 @@ def simplicity(rows: Sequence[Row], out: Path) -> list[str]:
         "Synthesizer: the MAP program's bits and the number of distinct programs consistent with the "
         "training data within 2 bits of it. Networks: the local learning coefficient (SGLD; its "
         "hyper-parameters are stored per cell), dead units, the weight norm and the mean effective "
-        "rank of the weight matrices. Mean ± 95% CI (cells).",
+        "rank of the weight matrices. Mean [95% bootstrap interval] (cells).",
         "",
     ]
     synth, nets = [], []
@@ -259,7 +302,7 @@ def simplicity(rows: Sequence[Row], out: Path) -> list[str]:
             )
     if not synth and not nets:
         return lines + [
-            "No cell in this store has simplicity measures (cells run by this dlps store them).",
+            f"No cell in this store has simplicity measures: {run_advice('simplicity')}.",
             "",
         ]
     lines += _table(["task", "method", "n", "bits", "programs within 2 bits"], synth)
@@ -316,8 +359,10 @@ def cross_task(rows: Sequence[Row]) -> tuple[list[str], dict[str, dict[str, Any]
         "## Across modular operations",
         "",
         "Per operation at one prime: the synthesizer's MAP bits, the network's n@99 (operations it "
-        "never brought to 99% are ranked last, tied), and its LLC at the largest n (mean over seeds). "
-        "Spearman's ρ with bootstrap 95% intervals over operations and seeds.",
+        "never brought to 99% are ranked last, tied: a censored n@99 enters only as a rank), and its LLC "
+        "at the largest n (mean over seeds), each with the seeds it rests on. Spearman's ρ with "
+        "bootstrap 95% intervals over operations and seeds; each pair's sample is the operations with "
+        f"both values, and under {MIN_OPERATIONS} of them ρ decides nothing (the claims' minimum).",
         "",
     ]
     found: dict[str, dict[str, Any]] = {}
@@ -331,22 +376,25 @@ def cross_task(rows: Sequence[Row]) -> tuple[list[str], dict[str, dict[str, Any]
                     op.op,
                     _fmt(values["bits"][i], 1),
                     "not reached" if values["n99"][i] > max(op.accuracy) else _fmt(values["n99"][i], 0),
+                    len({seed for by_seed in op.accuracy.values() for seed in by_seed}),
                     _fmt(values["llc"][i], 1),
                     len(op.llc),
                 ]
                 for i, op in enumerate(ops)
             ]
-            lines += [f"**{network}, p = {p}** ({len(ops)} operations)", ""]
-            lines += _table(["operation", "MAP bits", "n@99", "LLC at largest n", "seeds"], table)
+            lines += [f"**{network}, p = {p}** ({plural(len(ops), 'operation')})", ""]
+            header = ["operation", "MAP bits", "n@99", "seeds (n@99)", "LLC at largest n", "seeds (LLC)"]
+            lines += _table(header, table)
             lines += _table(
-                ["pair", "ρ", "95% interval", "operations", "seeds"],
+                ["pair", "ρ", "95% interval", "operations", "seeds", "decides"],
                 [
                     [
                         k.replace("~", " ~ "),
                         _fmt(v["rho"]),
-                        f"[{_fmt(v['low'])}, {_fmt(v['high'])}]",
+                        f"[{_fmt(v['low'])}, {_fmt(v['high'])}]" if math.isfinite(v["low"]) else "n/a",
                         v["n_ops"],
                         v["seeds"],
+                        "yes" if v["n_ops"] >= MIN_OPERATIONS else f"too few to decide (≥ {MIN_OPERATIONS})",
                     ]
                     for k, v in corr.items()
                     if k != "values"
@@ -365,11 +413,11 @@ def ood(summaries: Sequence[Summary]) -> list[str]:
     lines = [
         "## Out-of-distribution accuracy by method",
         "",
-        "Accuracy on each OOD split at the largest n (mean ± 95% CI over seeds).",
+        "Accuracy on each OOD split at the largest n (mean [95% bootstrap interval] over seeds).",
         "",
     ]
     table = [
-        [s.task, s.method, name, f"{p.n}", f"{100 * p.mean:.1f} ± {100 * p.half_width:.1f} ({p.seeds})"]
+        [s.task, s.method, name, f"{p.n}", interval_text(p.interval.scaled(100), 1, unit="seed", count=True)]
         for s in summaries
         for name, p in s.ood.items()
     ]
@@ -394,12 +442,12 @@ def build(store_path: str | Path, out: str | Path) -> Path:
         "# dlps report",
         "",
         f"Regenerated by `dlps report` from `{Path(store_path).name}`: {len(rows)} cells ({ok} finished, "
-        f"{len(rows) - ok} failed) over {len(tasks)} tasks. Every number below is computed from the "
-        "stored cells.",
+        f"{len(rows) - ok} failed) over {plural(len(tasks), 'task')}. Every number below is computed from "
+        "the stored cells.",
         "",
     ]
-    emerge_lines, pairs = emergence(rows, out)
-    align_lines, shares = alignment(rows)
+    emerge_lines, pairs, censored = emergence(rows, out)
+    align_lines, shares, no_proper = alignment(rows)
     cross_lines, found = cross_task(rows)
     body = (
         sample_efficiency(summaries, out)
@@ -410,7 +458,7 @@ def build(store_path: str | Path, out: str | Path) -> Path:
         + cross_lines
         + ood(summaries)
     )
-    lines += claims_section(summaries, pairs, shares, found) + body
+    lines += claims_section(summaries, pairs, shares, found, censored | {"no_proper": no_proper}) + body
     path = out / "report.md"
     path.write_text("\n".join(lines).rstrip() + "\n")
     return path

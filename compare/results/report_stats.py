@@ -2,13 +2,14 @@
 and the cross-task table for modular operations (per operation: the MAP program's bits, a network's
 n@99 and its LLC at the largest n).
 
-Pure functions of plain numbers and stored rows, each random choice from an explicit seed.
+Pure functions of plain numbers and stored rows, each random choice from an explicit seed; intervals
+are percentile bootstrap intervals (:mod:`compare.results.stats`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ from scipy import stats
 
 from compare.methods import program_methods
 from compare.results.metrics import THRESHOLD, first_n_at
+from compare.results.stats import percentile_interval
 from compare.results.store import Row
 from mechanisms.registry import by_name
 from tasks.spec import split_spec
@@ -24,7 +26,8 @@ from tasks.spec import split_spec
 #: Bootstrap resamples per interval (enough for a 95% interval's ends to settle to ~0.01).
 BOOTSTRAP = 1000
 #: A network that never reaches 99% gets this multiple of the largest size tried as its n@99 for the
-#: rank correlation: ranked after every operation that did, tied with the others that did not.
+#: rank correlation only: a censored n@99 is not a number, but a rank needs only its order, and any value
+#: above the largest n tried ranks it after every operation that did, tied with the others that did not.
 NOT_REACHED = 2.0
 
 
@@ -48,15 +51,6 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
     rx, ry = _ranks(x), _ranks(y)
     rx, ry = rx - rx.mean(), ry - ry.mean()
     return float((rx * ry).sum() / math.sqrt((rx**2).sum() * (ry**2).sum()))
-
-
-def percentile_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
-    """The central ``level`` interval of the finite ``values`` (NaN, NaN when none are finite)."""
-    finite = np.asarray([v for v in values if math.isfinite(v)], dtype=float)
-    if finite.size == 0:
-        return math.nan, math.nan
-    tail = (1 - level) / 2 * 100
-    return float(np.percentile(finite, tail)), float(np.percentile(finite, 100 - tail))
 
 
 @dataclass
@@ -152,29 +146,19 @@ def correlations(ops: Sequence[Operation], reps: int = BOOTSTRAP, seed: int = 0)
         values = _values(ops, picks)
         for a, b in PAIRS:
             boot[(a, b)].append(spearman(values[a], values[b]))
+    # The sample of each pair is what it rests on: the operations with both values, and the seeds that
+    # gave them (an LLC measured in no seed makes no sample, whatever the accuracies' seeds).
+    seeds_of = {"bits": None, "n99": set(seeds), "llc": {s for op in ops for s in op.llc}}
     out = {}
     for a, b in PAIRS:
         low, high = percentile_interval(boot[(a, b)])
+        both = [s for s in (seeds_of[a], seeds_of[b]) if s is not None]
+        pairs = zip(point[a], point[b], strict=True)
         out[f"{a}~{b}"] = {
             "rho": spearman(point[a], point[b]),
             "low": low,
             "high": high,
-            "n_ops": len(ops),
-            "seeds": len(seeds),
+            "n_ops": sum(math.isfinite(x) and math.isfinite(y) for x, y in pairs),
+            "seeds": len(set.intersection(*both)) if both else 0,
         }
     return out | {"values": point}
-
-
-def bootstrap_mean(
-    values: Sequence[float],
-    reps: int = BOOTSTRAP,
-    seed: int = 0,
-    statistic: Callable[[np.ndarray], float] = np.mean,
-) -> tuple[float, float, float]:
-    """``statistic`` of ``values`` with a bootstrap 95% interval (NaNs when there are none)."""
-    data = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
-    if data.size == 0:
-        return math.nan, math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    boot = [float(statistic(data[rng.integers(data.size, size=data.size)])) for _ in range(reps)]
-    return float(statistic(data)), *percentile_interval(boot)

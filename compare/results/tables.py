@@ -1,6 +1,7 @@
 """Summaries of a store per task × method, rendered as rich, Markdown, CSV, LaTeX or JSON.
 
-Per task and method: accuracy at each n (mean ± 95% CI over seeds), n@99, the area under the
+Per task and method: accuracy at each n (mean and 95% bootstrap interval over seeds, inside [0, 1];
+``n/a`` with the count from a single seed: :mod:`compare.results.stats`), n@99, the area under the
 learning curve on a log-n axis, OOD accuracy at the largest n, the most frequent program with its
 bits (synthesizer), and the most frequent mechanism summary at each n (where a cell's registered
 analyses stored one: :func:`mechanisms.registry.column`). Failed cells are left out of every figure
@@ -24,6 +25,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from compare.results.metrics import Point, TextPoint, area_under_curve, curve, most_frequent, n_at, text_curve
+from compare.results.stats import interval_text
 from compare.results.store import Row
 from mechanisms.registry import column as mechanism_column
 from tasks.spec import split_spec
@@ -171,11 +173,10 @@ def _pct(value: float | None) -> str:
 
 
 def _cell_text(point: Point | None) -> str:
+    """``"72.0 [44.0, 100.0]"`` (%, 95% bootstrap interval over seeds), ``"50.0 [n/a: 1 seed]"``."""
     if point is None:
         return ""
-    if point.seeds < 2:
-        return _pct(point.mean)
-    return f"{_pct(point.mean)} ± {100 * point.half_width:.1f}"
+    return interval_text(point.interval.scaled(100), 1, unit="seed")
 
 
 def _number(value: float | None) -> float | None:
@@ -290,7 +291,7 @@ def _table_parts(group: Sequence[Summary]) -> list[tuple[Column, str, Callable[[
 
 
 def task_table(summaries: Sequence[Summary]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of one task's table (accuracies in %, mean ± 95% CI half-width)."""
+    """Header and rows of one task's table (accuracies in %, mean [95% bootstrap interval])."""
     parts = _table_parts(summaries)
     return [header for _, header, _ in parts], [[text(s) for _, _, text in parts] for s in summaries]
 
@@ -336,7 +337,7 @@ class RichTaskTable:
             self.columns.append((header, column.align == "left", cells))
 
     def tables(self, width: int) -> list:
-        """The table, or where it is wider than ``width``, its columns (with the CI under its mean)
+        """The table, or where it is wider than ``width``, its columns (with the interval under its mean)
         split into tables no wider than ``width`` at their natural widths, each headed by the first
         column (method)."""
         from rich.cells import cell_len
@@ -348,8 +349,8 @@ class RichTaskTable:
 
         columns = self.columns
         if sum(map(natural, columns)) + 1 > width:
-            # Too wide for one table: the CI goes under its mean, so more columns fit in each part.
-            columns = [(h, left, [c.replace(" ± ", "\n± ") for c in cells]) for h, left, cells in columns]
+            # Too wide for one table: the interval goes under its mean, so more columns fit in each part.
+            columns = [(h, left, [c.replace(" [", "\n[") for c in cells]) for h, left, cells in columns]
         first, rest = columns[0], columns[1:]
         chunks: list[list[tuple[str, bool, list[str]]]] = [[]]
         used = 1 + natural(first)
@@ -391,7 +392,7 @@ def _markdown(summaries: Sequence[Summary]) -> str:
     parts = []
     for task, group in _by_task(summaries).items():
         header, rows = task_table(group)
-        lines = [f"**{task}** (test accuracy %, mean ± 95% CI over seeds)", ""]
+        lines = [f"**{task}** (test accuracy %, mean [95% bootstrap interval] over seeds)", ""]
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|")
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
@@ -411,7 +412,7 @@ def _latex(summaries: Sequence[Summary]) -> str:
     parts = []
     for task, group in _by_task(summaries).items():
         header, rows = task_table(group)
-        lines = [f"% {task}: test accuracy (%), mean $\\pm$ 95% CI over seeds",
+        lines = [f"% {task}: test accuracy (%), mean [95% bootstrap interval] over seeds",
                  r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}", r"\toprule",
                  " & ".join(_latex_escape(h) for h in header) + r" \\", r"\midrule"]
         lines += [" & ".join(_latex_escape(c) for c in row) + r" \\" for row in rows]
