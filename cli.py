@@ -11,6 +11,7 @@ from typing import NoReturn
 import typer
 
 from compare import options
+from compare.output import json_text
 from compare.settings.defaults import COMMAND_N, SINGLE_SYNTH_SECONDS
 
 app = typer.Typer(
@@ -20,6 +21,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+FORCE = typer.Option(False, "--force", help="Replace output files that already exist.")
+NETWORK_METHOD = typer.Option(None, "--method", help="Network spec: transformer (default), mlp, lstm.")
+SEED = typer.Option(None, "--seed", help="Seed of the training draw, the network, its analyses (default 0).")
 
 
 def fail(message: str) -> NoReturn:
@@ -271,10 +276,8 @@ def plot(
 
 
 def _run_single(load, method: str, seed: int, overrides: dict, format: str, save: str | None = None,
-                plot: str | None = None) -> None:
+                plot: str | None = None, force: bool = False) -> None:
     """Load the data, build the learner, fit, score, save and print (the body of train and synth)."""
-    import json
-
     from compare.progress import FitProgress
     from compare.results.text import describe_single
     from compare.workflow import learner_run
@@ -282,13 +285,10 @@ def _run_single(load, method: str, seed: int, overrides: dict, format: str, save
     checked(options.check_format, format)
     try:
         with FitProgress() as bar:
-            result, _ = learner_run(load, method, seed, overrides, save=save, plot=plot, progress=bar)
+            result, _ = learner_run(load, method, seed, overrides, save, plot, bar, force)
     except ValueError as exc:  # SpecError, ExamplesFileError, values a learner cannot take, budgets, folders
         fail(str(exc))
-    if format == "json":
-        typer.echo(json.dumps(result))
-    else:
-        typer.echo("\n".join(describe_single(result)))
+    typer.echo(json_text(result) if format == "json" else "\n".join(describe_single(result)))
 
 
 @app.command()
@@ -305,6 +305,7 @@ def train(
     plot: str | None = typer.Option(None, "--plot", help="Write the training curves to this PNG (networks)."),
     format: str = typer.Option("text", "--format", help="text or json."),
     device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
+    force: bool = FORCE,
 ) -> None:
     """Train one learner on a task: train/test/OOD accuracy, steps to 99%, wall time."""  # fmt: skip
     from compare.evaluate import task_data
@@ -312,7 +313,7 @@ def train(
     checked(options.check_n, n)
     overrides: dict = {} if steps is None else {"steps": steps}
     overrides |= {} if device is None else {"device": _device(device)}
-    _run_single(lambda: task_data(spec, n, seed), method, seed, overrides, format, save, plot)
+    _run_single(lambda: task_data(spec, n, seed), method, seed, overrides, format, save, plot, force)
 
 
 @app.command()
@@ -363,21 +364,16 @@ def synth(
 
 
 def _print_analysis(result: dict, format: str, describe) -> None:
-    """A one-network command's result: JSON (numpy scalars as floats), or ``describe``'s lines."""
-    import json
-
-    if format == "json":
-        typer.echo(json.dumps(result, default=float))
-    else:
-        typer.echo("\n".join(describe(result)))
+    """A one-network command's result: strict JSON (non-finite values as null), or ``describe``'s lines."""
+    typer.echo(json_text(result) if format == "json" else "\n".join(describe(result)))
 
 
 @app.command()
 def mechanisms(
     spec: str | None = typer.Argument(None, help="Task spec, e.g. 'modular:p=59,test_fraction=0.6'."),
-    method: str = typer.Option("transformer", "--method", help="Network spec: transformer, mlp, lstm."),
+    method: str | None = NETWORK_METHOD,
     n: int | None = n_option("mechanisms"),
-    seed: int = typer.Option(0, "--seed", help="Seed of the training draw and of the network."),
+    seed: int | None = SEED,
     steps: int | None = typer.Option(None, "--steps", help="Optimizer steps."),
     from_dir: str | None = typer.Option(None, "--from", help="Analyse the network saved here (--save)."),
     save: str | None = typer.Option(None, "--save", help="Save the trained network (weights, checkpoints)."),
@@ -388,20 +384,20 @@ def mechanisms(
         None, "--analyses", help="The analyses to run, with parameters (default: mechanism; dlps analyses "
         "lists them; separated by ;), e.g. 'mechanism:open=(0,2),close=(1,3)' for bracket words in other ids."
     ),
+    force: bool = FORCE,
 ) -> None:
     """Train (or load) a network and report what it computes: Fourier circuit, heads, depth probes."""
     from compare.progress import FitProgress
     from compare.workflow import mechanisms_run
+    from mechanisms.text import describe
 
-    checked(options.check_network_options, format, spec, from_dir, n)
+    checked(options.check_network_options, format, spec, from_dir, n, seed, method, steps, save)
     try:
         with FitProgress() as bar:
             result = mechanisms_run(spec, method, n, seed, steps, from_dir, save, plots, _device(device), bar,
-                                    analyses=analyses or "mechanism")
+                                    analyses=analyses or "mechanism", force=force)
     except ValueError as exc:  # SpecError, CheckpointError, a task or learner not covered
         fail(str(exc))
-    from mechanisms.text import describe
-
     _print_analysis(result, format, describe)
 
 
@@ -411,9 +407,9 @@ def mechanisms(
 @app.command()
 def align(
     spec: str | None = typer.Argument(None, help="Task spec, e.g. brackets:kind=dyck1 or examples:train=F."),
-    method: str = typer.Option("transformer", "--method", help="Network spec: transformer, mlp, lstm."),
+    method: str | None = NETWORK_METHOD,
     n: int | None = n_option("align"),
-    seed: int = typer.Option(0, "--seed", help="Seed of the training draw, the network and the pairs."),
+    seed: int | None = SEED,
     steps: int | None = typer.Option(None, "--steps", help="Optimizer steps."),
     program: str | None = typer.Option(
         None, "--program", help="Align this program (default: the synthesizer's MAP program on the same "
@@ -425,16 +421,18 @@ def align(
     plots: str | None = typer.Option(None, "--plots", help="Write the IIA heatmaps (PNG) into this folder."),
     format: str = typer.Option("text", "--format", help="text or json."),
     device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
+    force: bool = FORCE,
 ) -> None:
     """Does the network compute the program's subexpressions, where, and does it use them (IIA)?"""
     from compare.workflow import align_run
     from mechanisms.alignment_text import describe
 
-    checked(options.check_network_options, format, spec, from_dir, n)
+    checked(options.check_network_options, format, spec, from_dir, n, seed, method, steps)
     if rows < 2:
         fail(f"--rows must be >= 2, got {rows}")
     try:
-        result = align_run(spec, method, n, seed, steps, from_dir, program, plots, das, rows, _device(device))
+        result = align_run(spec, method, n, seed, steps, from_dir, program, plots, das, rows, _device(device),
+                           force)
     except ValueError as exc:  # SpecError, CheckpointError, a program or learner that cannot be aligned
         fail(str(exc))
     _print_analysis(result, format, describe)
@@ -447,27 +445,27 @@ def align(
 def report(
     store: str = STORE_OPTION,
     out: str = typer.Option("dlps-report", "--out", help="Folder for report.md and its PNGs."),
+    force: bool = FORCE,
 ) -> None:
     """Write a Markdown report with PNGs, regenerated from the store: sample efficiency, mechanisms,
     alignment, simplicity on both sides, cross-task correlations, OOD accuracy, and the claims table."""
     from compare.results.report import build
     from compare.results.store import StoreError
 
+    checked(options.output_folder, out, "the report", ("report.md",), force)
     try:
         path = build(store, out)
-    except StoreError as exc:
-        fail(str(exc))
-    except OSError as exc:
-        fail(f"cannot write the report into {out}: {exc.strerror or exc}")
+    except (StoreError, OSError) as exc:  # a store that cannot be read; a full disk
+        fail(str(exc) if isinstance(exc, StoreError) else f"cannot write the report into {out}: {exc}")
     typer.echo(str(path))
 
 
 @app.command("llc-calibrate")
 def llc_calibrate(
     spec: str | None = typer.Argument(None, help="Task spec, e.g. 'modular:op=x+y,p=59'."),
-    method: str = typer.Option("transformer", "--method", help="Network spec: transformer, mlp, lstm."),
+    method: str | None = NETWORK_METHOD,
     n: int | None = n_option("llc-calibrate"),
-    seed: int = typer.Option(0, "--seed", help="Seed of the training draw, the network and the chains."),
+    seed: int | None = SEED,
     steps: int | None = typer.Option(None, "--steps", help="Optimizer steps."),
     from_dir: str | None = typer.Option(None, "--from", help="Calibrate on the network saved here (--save)."),
     epsilons: str = typer.Option("3e-5,1e-4,3e-4,1e-3", "--epsilons", help="SGLD steps ε to try."),
@@ -477,19 +475,20 @@ def llc_calibrate(
     out: str | None = typer.Option(None, "--out", help="Write llc_calibration.png into this folder."),
     format: str = typer.Option("text", "--format", help="text or json."),
     device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
+    force: bool = FORCE,
 ) -> None:
     """Run the LLC estimator over an ε × nβ grid on one network: pick ε where the estimate is flat."""
     from compare.results.text import describe_calibration as describe
     from compare.workflow import calibrate_run
 
-    checked(options.check_network_options, format, spec, from_dir, n)
+    checked(options.check_network_options, format, spec, from_dir, n, seed, method, steps)
     checked(options.at_least_one, chains, "--chains")
     checked(options.at_least_one, draws, "--draws")
     grid_eps = checked(options.positive_floats, epsilons, "--epsilons")
     grid_nbeta = checked(options.positive_floats, nbetas, "--nbetas", allow_auto=True)
     try:
         result = calibrate_run(spec, method, n, seed, steps, from_dir, grid_eps, grid_nbeta, chains, draws,
-                               out, _device(device))
+                               out, _device(device), force)
     except ValueError as exc:  # SpecError, CheckpointError, not a network, an unwritable folder
         fail(str(exc))
     _print_analysis(result, format, describe)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from baselines.files import save_figure
+
 
 def plot_history(history: dict[str, list[float]], path: str | Path, title: str = "") -> None:
     """A PNG of accuracy and loss per part against the step (symmetric-log axis, so step 0 shows)."""
@@ -29,5 +31,5 @@ def plot_history(history: dict[str, list[float]], path: str | Path, title: str =
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)

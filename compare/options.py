@@ -21,12 +21,34 @@ def check_n(n: int | None) -> None:
         raise ValueError(f"--n must be >= 1, got {n}")
 
 
-def check_network_options(format: str, spec: str | None, from_dir: str | None, n: int | None) -> None:
-    """The options every command on one trained network shares (mechanisms, align, llc-calibrate)."""
+def check_network_options(format: str, spec: str | None, from_dir: str | None, n: int | None,
+                          seed: int | None = None, method: str | None = None, steps: int | None = None,
+                          save: str | None = None) -> None:
+    """The options every command on one trained network shares (mechanisms, align, llc-calibrate),
+    checked before any work. ``method``, ``steps`` and ``save`` only apply to training (None where
+    not given): each is a conflict with ``--from``, which analyses the
+    saved network as it is. (``--n``/``--seed`` with ``--from`` are allowed only for a file that does
+    not say them: :func:`compare.workflow.saved_network` decides.)"""
     check_format(format)
     if spec is None and from_dir is None:
         raise ValueError("give a task SPEC, or --from DIR with a saved network")
     check_n(n)
+    if seed is not None and seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {seed}")
+    training = {"method": method, "steps": steps, "save": save}
+    given = [name for name, value in training.items() if value is not None]
+    if from_dir is not None and given:
+        why = "is already saved" if given[0] == "save" else "is analysed as it was trained"
+        raise ValueError(f"--{given[0]} cannot apply with --from: the network in {from_dir} {why} "
+                         f"(drop one of them)")
+
+
+def output_folder(path: str, what: str, names: tuple[str, ...], force: bool) -> None:
+    """An output folder checked before any work (:func:`compare.files.writable_folder`): writable,
+    named (``--out ''`` is refused), and holding none of ``names`` unless ``force``."""
+    from compare.files import writable_folder
+
+    writable_folder(path, what, names, force)
 
 
 def prior_weights(text: str | None) -> dict[str, float] | None:

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from baselines.files import save_figure
+
 
 def iia_grid(alignment: dict) -> np.ndarray:
     """IIA (probe row space) per subexpression (rows) and site (columns); NaN where undefined."""
@@ -58,7 +60,7 @@ def plot_iia(alignment: dict, path: str | Path, title: str = "") -> Path:
     ax.set_title(title or f"{alignment['source']}: {alignment['program'][:60]}", fontsize=8)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    save_figure(fig, path, dpi=110, bbox_inches="tight")
     return path
 
 

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from baselines.files import save_figure
+
 
 def _plt():
     import matplotlib
@@ -45,7 +47,7 @@ def plot_calibration(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
     return path
 
@@ -73,6 +75,6 @@ def plot_curve(curves: dict[str, Sequence[tuple[int, float | None, float | None]
     ax.legend(fontsize=6, loc="upper left")
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
     return path

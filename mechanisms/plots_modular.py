@@ -19,6 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
 
+from baselines.files import save_figure  # noqa: E402
 from mechanisms import fourier, modular, structure  # noqa: E402
 
 #: Progress series (key, line style): losses on a log axis, accuracies and shares on [0, 1].
@@ -146,6 +147,6 @@ def _short(freqs: list[int], most: int = 10) -> str:
 def _save(fig, path: str | Path) -> Path:
     path = Path(path)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path

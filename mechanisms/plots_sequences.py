@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from baselines.files import save_figure
 from mechanisms.heads import SCORES, attention_patterns
 
 SCORE_PANELS = (*SCORES, "copying")
@@ -21,7 +22,7 @@ SCORE_PANELS = (*SCORES, "copying")
 def _save(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    save_figure(fig, path, dpi=110, bbox_inches="tight")
     return path
 
 

@@ -260,6 +260,9 @@ class ExamplesTask(Task):
     pad: bool = False
 
     family = "examples"
+    #: Its spec names files to open: a spec read from a saved network is never opened unless the
+    #: user names the same spec (compare.workflow.saved_network).
+    reads_files = True
     #: 2: the held-out rows and the training draw are seeded by the files' content, not by the spec
     #: (which holds their paths).
     generator_version = 2

@@ -10,6 +10,7 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
+from compare.files import save_figure
 from compare.results.tables import Summary
 
 _OOD_STYLES = ("--", ":", "-.")
@@ -70,7 +71,7 @@ def plot_summaries(summaries: Sequence[Summary], out: str | Path) -> list[Path]:
         ax.legend(fontsize=7, loc="best")
         fig.tight_layout()
         path = out / file_name(task)
-        fig.savefig(path, dpi=120)
+        save_figure(fig, path, dpi=120)
         plt.close(fig)
         paths.append(path)
     return paths

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from compare.files import save_figure, write_text_atomically
 from compare.methods import network_methods
 from compare.results.claims import MIN_OPERATIONS, run_advice
 from compare.results.report_stats import correlations, operations
@@ -203,7 +204,7 @@ def _scatter(pairs: Sequence[tuple[float, float]], out: Path) -> str:
     ax.legend(fontsize=7)
     fig.tight_layout()
     name = "emergence.png"
-    fig.savefig(out / name, dpi=120)
+    save_figure(fig, out / name, dpi=120)
     plt.close(fig)
     return name
 
@@ -348,7 +349,7 @@ def _llc_plot(rows: Sequence[Row], out: Path) -> str | None:
     ax.legend(fontsize=6)
     fig.tight_layout()
     name = "llc.png"
-    fig.savefig(out / name, dpi=120)
+    save_figure(fig, out / name, dpi=120)
     plt.close(fig)
     return name
 
@@ -460,5 +461,5 @@ def build(store_path: str | Path, out: str | Path) -> Path:
     )
     lines += claims_section(summaries, pairs, shares, found, censored | {"no_proper": no_proper}) + body
     path = out / "report.md"
-    path.write_text("\n".join(lines).rstrip() + "\n")
+    write_text_atomically(path, "\n".join(lines).rstrip() + "\n")
     return path
