@@ -226,3 +226,40 @@ def calibrate(
             )
             out.append(summary(result) | {"initial_loss": result["initial_loss"]})
     return out
+
+
+# --- as a registered analysis (mechanisms.registry: ``llc``, asked for) ------------------------------
+
+
+def full_report(subject: Any) -> dict[str, Any]:
+    """What ``dlps mechanisms --analyses '...;llc'`` adds: ``llc`` (:func:`summary` of the final
+    network's estimate, :data:`DEFAULTS`) and ``llc_progress``, a cheaper estimate
+    (:data:`PROGRESS`) at every saved checkpoint (``step``, ``llc``)."""
+    learner, train, seed = subject.learner, subject.train, subject.seed
+    out: dict[str, Any] = {"llc": summary(network_llc(learner, train, config=DEFAULTS, seed=seed))}
+    steps = sorted(getattr(learner, "checkpoints_", None) or [])
+    out["llc_progress"] = [
+        {"step": step, "llc": network_llc(learner, train, model=learner.model_at(step), config=PROGRESS,
+                                          seed=seed)["mean"]}
+        for step in steps
+    ]
+    return out
+
+
+def cell_record(subject: Any) -> Any:
+    """A grid cell's LLC (:data:`DEFAULTS` at the final weights)."""
+    from mechanisms.summaries import LLCRecord
+
+    result = summary(network_llc(subject.learner, subject.train, config=DEFAULTS, seed=subject.seed))
+    return LLCRecord(**result)
+
+
+def cell_cost(query: Any) -> float:
+    """CPU seconds of the final network's estimate: SGLD steps of the one model on minibatches of its
+    training set, and the forward passes of its initial loss (the checkpoints' cheaper estimates of
+    ``dlps mechanisms`` come on top, one :data:`PROGRESS` chain per checkpoint)."""
+    if query.step_seconds is None:
+        return 0.0
+    rows = min(query.n, DEFAULTS.batch_size or query.n)
+    steps = DEFAULTS.chains * (DEFAULTS.draws + DEFAULTS.burn_in)
+    return steps * query.step_seconds(rows) + DEFAULTS.init_batches * query.forward_seconds(rows)

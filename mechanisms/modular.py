@@ -157,10 +157,14 @@ def analyse(
     """The mechanism summary of the learner's final network (or of ``model``, one of its checkpoints).
 
     ``{"fourier": {key_frequencies, embedding_key_share, neuron_key_share, restricted_accuracy,
-    restricted_loss, excluded_loss, loss}, "structure": {n_neurons, dead_neurons, single_frequency_neurons,
+    restricted_loss, excluded_loss, loss, heldout_restricted_accuracy, heldout_restricted_loss},
+    "structure": {n_neurons, dead_neurons, single_frequency_neurons,
     single_frequency_random: {mean, sd}, kurtosis, kurtosis_random: {mean, sd}}}``.
 
-    Key frequencies: the distinct best frequencies of the non-dead neurons; ``neuron_key_share``: the share
+    Key frequencies: the distinct best frequencies of the non-dead neurons that hold at least
+    :data:`mechanisms.fourier.KEY_SHARE` of their variance; ``heldout_restricted_*``: the restricted
+    logits of the test pairs fitted on them alone (:func:`mechanisms.fourier.heldout_restricted_logits`);
+    ``neuron_key_share``: the share
     of those neurons' variance in the key frequencies' terms; ``embedding_key_share``: the share of the
     operand embedding's squared norm in them. ``loss`` and the restricted measures are over all p² pairs,
     ``excluded_loss`` over the training pairs (:func:`mechanisms.fourier.logit_measures`). ``seed`` seeds the
@@ -173,14 +177,21 @@ def analyse(
     labels = task.reference(all_pairs(p))
     alive = ~structure.dead_neurons(acts)
     freqs = _key_frequencies(acts, p, alive)
-    measures = fourier.logit_measures(logits, labels, pair_rows(train_split.X, p), p, freqs, task.op)
+    # The held-out control from the final network alone (test pairs, key part fitted on them only), so
+    # that a network saved without checkpoints is never read as a circuit: a memorizer's training labels
+    # vote along each line a ± b = s and lift the restricted accuracy over all pairs, never this one.
+    test_rows = pair_rows(task.test_split().X, p)
+    measures = fourier.logit_measures(
+        logits, labels, pair_rows(train_split.X, p), p, freqs, task.op, heldout_rows=test_rows
+    )
     summary = {
         "key_frequencies": freqs,
         "embedding_key_share": fourier.embedding_key_share(
             operand_embedding(model.state_dict(), p), p, freqs
         ),
         "neuron_key_share": fourier.key_variance_share(acts, p, freqs, alive),
-        **{k: measures[k] for k in ("restricted_accuracy", "restricted_loss", "excluded_loss", "loss")},
+        **{k: measures[k] for k in ("restricted_accuracy", "restricted_loss", "excluded_loss", "loss",
+                                    "heldout_restricted_accuracy", "heldout_restricted_loss")},
     }
     return {"fourier": summary, "structure": structure.structure(acts, p, seed=seed, n_rotations=n_rotations)}
 

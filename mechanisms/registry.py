@@ -30,6 +30,7 @@ from typing import Any
 from mechanisms.record import Record, Subject
 from mechanisms.summaries import (
     AlignmentRecord,
+    LLCRecord,
     MechanismRecord,
     SimplicityRecord,
     alignment_column,
@@ -148,6 +149,13 @@ ANALYSES: tuple[Analysis, ...] = (
         run=lazy("mechanisms.alignment", "cell_record"), record=AlignmentRecord,
         cost=lazy("mechanisms.alignment", "cell_cost"), applies=lazy("mechanisms.alignment", "applies"),
         column=alignment_column,
+    ),
+    Analysis(
+        name="llc", stamp="llc", kinds=("network",),
+        help="the local learning coefficient of the final network (SGLD, 3 chains × 300 draws) and, in "
+        "dlps mechanisms, a cheaper estimate at every checkpoint",
+        run=lazy("mechanisms.llc", "cell_record"), record=LLCRecord, cost=lazy("mechanisms.llc", "cell_cost"),
+        report=lazy("mechanisms.llc", "full_report"),
     ),
 )  # fmt: skip
 

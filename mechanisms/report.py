@@ -104,7 +104,7 @@ def analyse(
         out |= modular.analyse(learner, task, train, seed=seed, n_rotations=0 if fast else 100)
         if with_progress and learner.checkpoints_:
             out |= _fourier_progress(learner, task, train, out["fourier"]["key_frequencies"])
-        return out if fast else _with_llc(out, learner, train, seed)
+        return out
     sizes = dict(n_probe=200, n_eval=300, n_random=50) if fast else {}
     try:
         result = sequences.analyse(
@@ -113,8 +113,7 @@ def analyse(
         )
     except ValueError as exc:
         raise ValueError(f"{task.spec} with {learner.method_name} is not covered ({exc})") from None
-    out = {"analysis": "sequence", **result}
-    return out if fast else _with_llc(out, learner, train, seed)
+    return {"analysis": "sequence", **result}
 
 
 def _fourier_progress(learner: Any, task: Task, train: Split, keys: list[int]) -> dict[str, Any]:
@@ -129,19 +128,6 @@ def _fourier_progress(learner: Any, task: Task, train: Split, keys: list[int]) -
     }
 
 
-def _with_llc(out: dict[str, Any], learner: Any, train: Split, seed: int) -> dict[str, Any]:
-    """``out`` with ``llc`` (:func:`mechanisms.llc.summary` of the final network's estimate) and the
-    mean of a cheaper estimate (:data:`mechanisms.llc.PROGRESS`) as ``llc`` in each progress entry."""
-    from mechanisms import llc  # torch's SGLD machinery: only the full report needs it
-
-    out["llc"] = llc.summary(llc.network_llc(learner, train, config=llc.DEFAULTS, seed=seed))
-    for entry in out.get("progress", []):
-        if entry.get("step") in learner.checkpoints_:
-            at = learner.model_at(entry["step"])
-            entry["llc"] = llc.network_llc(learner, train, model=at, config=llc.PROGRESS, seed=seed)["mean"]
-    return out
-
-
 # --- as a registered analysis (mechanisms.registry) ----------------------------------------------
 
 
@@ -153,12 +139,14 @@ def summary_record(report: dict[str, Any]) -> MechanismRecord:
         freqs = fourier["key_frequencies"]
         keys = ",".join(map(str, freqs[:6])) + ("…" if len(freqs) > 6 else "")
         emerge, held = report.get("emergence_step"), report.get("emergence_step_heldout")
-        text = f"k={keys} r={fourier['restricted_accuracy']:.2f}"
+        heldout_r = fourier.get("heldout_restricted_accuracy")
+        text = f"k={keys or 'none'} r={fourier['restricted_accuracy']:.2f}"
+        text += f" r_held={heldout_r:.2f}" if heldout_r is not None else ""
         text += f" emerge@{emerge}" if emerge is not None else " no emergence"
         text += f" held@{held}" if held is not None else ""
         return MechanismRecord(
             text=text, key_frequencies=freqs, restricted_accuracy=fourier["restricted_accuracy"],
-            emergence_step=emerge, emergence_step_heldout=held,
+            heldout_restricted_accuracy=heldout_r, emergence_step=emerge, emergence_step_heldout=held,
         )
     fields: dict[str, Any] = {}
     parts = []
@@ -215,7 +203,8 @@ def cell_cost(query: Any) -> float:
 
 
 def full_report(subject: Subject) -> dict[str, Any]:
-    """What ``dlps mechanisms`` prints: the full report (checkpoints' progress, the LLC)."""
+    """What ``dlps mechanisms`` prints: the full report (checkpoints' progress; the LLC is its own
+    analysis, ``llc``, asked for with ``--analyses 'mechanism;llc'``)."""
     return analyse(subject.learner, subject.task, subject.train, seed=subject.seed, params=subject.params)
 
 

@@ -24,6 +24,7 @@ class MechanismRecord(Record):
     text: str = ""
     key_frequencies: list[int] | None = None
     restricted_accuracy: float | None = None
+    heldout_restricted_accuracy: float | None = None
     emergence_step: int | None = None
     emergence_step_heldout: int | None = None
     induction_score: float | None = None
@@ -80,6 +81,22 @@ def alignment_column(record: AlignmentRecord) -> tuple[str, dict[str, float]] | 
     which = "chance-corrected IIA" if record.headline == "iia_corrected" else "IIA"
     text = f"{record.aligned} of {record.of} subexpressions aligned ({which} ≥ {record.threshold})"
     return text, {"aligned": record.aligned, "subexpressions": record.of}
+
+
+@dataclass(frozen=True)
+class LLCRecord(Record):
+    """A grid cell's local learning coefficient (``--analyses llc``): :func:`mechanisms.llc.summary`
+    of the final network's estimate (``mean`` None: a chain diverged)."""
+
+    mean: float | None = None
+    sd: float | None = None
+    epsilon: float | None = None
+    nbeta: float | None = None
+    gamma: float | None = None
+    chains: int | None = None
+    draws: int | None = None
+    below_initial: float | None = None
+    diverged: int | None = None
 
 
 NETWORK_KEYS = ("side", "llc", "llc_sd", "llc_below_initial", "llc_config", "dead_units", "units",

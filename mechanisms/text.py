@@ -22,7 +22,7 @@ def describe(result: dict[str, Any]) -> list[str]:
     else:
         lines += _sequence(result)
     if result.get("llc"):
-        lines.append(_llc(result["llc"], result.get("progress", [])))
+        lines.append(_llc(result["llc"], result.get("llc_progress", [])))
     if "progress" in result:
         count = len(result["progress"])
         lines.append(f"progress   {count} checkpoints (every measure at each: --format json)")
@@ -59,7 +59,8 @@ def _fourier(result: dict[str, Any]) -> list[str]:
     return [
         f"fourier    key frequencies {keys}; embedding key share {_f(f['embedding_key_share'])}, "
         f"neuron key share {_f(f['neuron_key_share'])}",
-        f"           restricted accuracy {_f(f['restricted_accuracy'])} loss {_f(f['restricted_loss'])}; "
+        f"           restricted accuracy {_f(f['restricted_accuracy'])} loss {_f(f['restricted_loss'])} "
+        f"(held-out control, test pairs alone: {_f(f.get('heldout_restricted_accuracy'))}); "
         f"excluded loss {_f(f['excluded_loss'])}; loss {_f(f['loss'])}",
         f"structure  {s['n_neurons']} neurons, {s['dead_neurons']} dead; single-frequency share "
         f"{_f(s['single_frequency_neurons'])} (random directions "

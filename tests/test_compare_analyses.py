@@ -49,8 +49,8 @@ def test_the_science_preset_aligns_and_measures_simplicity_and_quick_does_neithe
 
 
 def test_an_unknown_analysis_is_refused_naming_the_registered_ones():
-    with pytest.raises(SpecError, match="accepted: simplicity, mechanism, alignment"):
-        by_name("llc")
+    with pytest.raises(SpecError, match="accepted: simplicity, mechanism, alignment, llc"):
+        by_name("entropy")
     result = CliRunner().invoke(cli.app, ["run", "--preset", "quick", "--analyses", "fourier", "--dry-run"])
     assert result.exit_code == 2
     assert "unknown analysis 'fourier'" in result.output
@@ -61,7 +61,7 @@ def test_each_registered_learner_gets_the_analyses_of_its_kind():
     assert kinds["transformer"] == kinds["mlp"] == kinds["lstm"] == "network"
     assert kinds["synth"] == "program" and kinds["lookup"] == "classic"
     for name, cls in LEARNERS.items():
-        run = {a.name for a in for_cell(["align", "simplicity"], cls)}
+        run = {a.name for a in for_cell(["align", "simplicity", "llc"], cls)}
         expected = {a.name for a in ANALYSES if kinds[name] in a.kinds}
         assert run == expected
     assert [a.name for a in analyses_for(["align", "simplicity", "alignment"])] == ["simplicity", "alignment"]

@@ -24,7 +24,10 @@ def test_a_planted_circuit_is_reported_with_its_frequencies_and_steps():
     assert report["analysis"] == "fourier" and report["fourier"]["key_frequencies"] == [3, 7]
     assert report["emergence_step"] == 9 and report["emergence_step_heldout"] == 9
     summary = grid_summary(report)
-    assert summary["text"] == "k=3,7 r=1.00 emerge@9 held@9" and summary["key_frequencies"] == [3, 7]
+    assert summary["text"] == "k=3,7 r=1.00 r_held=1.00 emerge@9 held@9"
+    assert summary["key_frequencies"] == [3, 7]
+    assert summary["heldout_restricted_accuracy"] == 1.0
+    assert "llc" not in report  # its own analysis now, asked for with --analyses 'mechanism;llc'
     assert cell_summary(learner, task, split)["text"] == summary["text"]
     lines = describe({"task": task.spec, "method": "transformer", "n": len(split), "seed": 0,
                       "accuracy": {"train": 1.0, "test": 1.0}, **report})
