@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pytest
 from rich.console import Console
@@ -190,6 +191,25 @@ NARROW = [
 ]
 
 
+def _header_words(text: str) -> list[str]:
+    """The words of a rich table's header rows (between ┏ and ┡)."""
+    words, inside = [], False
+    for line in text.splitlines():
+        inside = (inside or line.startswith("┏")) and not line.startswith("┡")
+        if inside and line.startswith("┃"):
+            words += [w for cell in line.strip("┃").split("┃") for w in cell.split()]
+    return words
+
+
+def _whole_pieces(labels) -> set[str]:
+    """Every run of a label's pieces broken after ``,`` or ``:``: what a header line may hold."""
+    out = set()
+    for label in labels:
+        pieces = re.split(r"(?<=[,:])", label)
+        out |= {"".join(pieces[i:j]) for i in range(len(pieces)) for j in range(i + 1, len(pieces) + 1)}
+    return out
+
+
 def test_a_table_in_80_columns_cuts_nothing(tmp_path):
     path = tmp_path / "r.sqlite"
     with Store(path) as store:
@@ -199,13 +219,80 @@ def test_a_table_in_80_columns_cuts_nothing(tmp_path):
     text = result.output
     assert "…" not in text
     assert max(len(line) for line in text.splitlines()) <= 80
-    for method in ("mlp:steps=1000,d_hidden=512", "mlp:steps=30000,d_hidden=512",
-                   "synth:max_candidates=1000000"):
-        assert f"│ {method} " in text  # whole, on one line
+    labels = ("mlp:steps=1000,d_hidden=512", "mlp:steps=30000,d_hidden=512", "synth:max_candidates=1000000")
+    assert set(_header_words(text)) <= _whole_pieces(labels)  # broken after "," or ":" only
     words = " ".join(text.split())  # a text longer than the terminal wraps at its spaces, never cut
-    assert f"P1 {LONG_PROGRAM} (87.2)" in words  # below the table, with its bits
-    assert "M1 program-aligned: 3 of 4 subterms decoded r=0.97 @256" in words
-    assert "│ P1 " in text and "│ M1 " in text
-    assert all(f"n={n}" in text for n in (2, 4, 8, 16, 32, 64, 128, 256))
+    assert f"synth:max_candidates=1000000 {LONG_PROGRAM} (87.2)" in words  # below the table, with its bits
+    assert "program-aligned: 3 of 4 subterms decoded r=0.97 @256" in words
+    assert not re.search(r"\b[PM]\d\b", text)  # no placeholders
+    assert all(f"n={n} " in text for n in (2, 4, 8, 16, 32, 64, 128, 256))
     wide = CliRunner().invoke(cli.app, ["table", "--store", str(path)], env={"COLUMNS": "250"}).output
-    assert wide.count("┏") == 1 < text.count("┏")  # one table when it fits; split only when it must
+    assert wide.count("┏") == 1 == text.count("┏")  # methods across: one table at 80 columns too
+    assert "60.0 [50.0, 70.0]" in wide and "[50.0, 70.0]" in text.replace("60.0", "")
+
+
+# --- the quick preset's shape: 3 methods × 7 sizes, every mechanism code -----------------------------
+
+QUICK_CODES = {
+    "transformer": "k=1,17,27 r=1.00 r_held=1.00 emerge@390 held@390",
+    "lstm:steps=150,eval_points=10": "depth sel 0.37 @l0.cell",
+    "transformer:steps=600,batch_size=64": "ind 0.85 L1H0",
+}
+QUICK_SIZES = (2, 8, 32, 128, 512, 1160, 1392, 1740)
+QUICK = [
+    *[row(task, method, n, s, min(1.0, n / 1000 + s / 50), ood={"longer": 0.9, "unseen_tokens": 0.1},
+          metrics=mechanism(code if s < 2 else "k=1 r=0.50 no emergence"))
+      for task, method, code in ((TASK, "transformer", QUICK_CODES["transformer"]),
+                                 (OTHER, "lstm:steps=150,eval_points=10", QUICK_CODES[
+                                     "lstm:steps=150,eval_points=10"]),
+                                 ("induction:d_vocab=16", "transformer:steps=600,batch_size=64",
+                                  QUICK_CODES["transformer:steps=600,batch_size=64"]))
+      for n in QUICK_SIZES for s in range(3)],
+    *[row(task, method, n, s, 0.5, program="last(eq0(tally(or(is(tokens, tok0), gt0(tally(is(tokens, tok1)))))))",
+          bits=31.0, ood={"longer": 0.5, "unseen_tokens": 0.0})
+      for task in (TASK, OTHER, "induction:d_vocab=16") for method in ("synth", "lookup")
+      for n in QUICK_SIZES for s in range(3)],
+]
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_the_quick_table_fits_without_placeholders_and_explains_its_codes(tmp_path, width):
+    path = tmp_path / "q.sqlite"
+    with Store(path) as store:
+        store.put_many([(r.cell, r.result) for r in QUICK])
+    result = CliRunner().invoke(cli.app, ["table", "--store", str(path)], env={"COLUMNS": str(width)})
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert max(len(line) for line in text.splitlines()) <= width
+    assert text.count("┏") == 3  # one table per task: never split in two
+    assert not re.search(r"\b[PM]\d\b", text) and "…" not in text
+    assert set(_header_words(text)) <= _whole_pieces(["lookup", "lstm", "synth", "transformer"])
+    words = " ".join(text.split())
+    for code in QUICK_CODES.values():
+        assert f"{code} (2/3) @1740" in words  # the mechanism in full, below its table
+    for meaning in ("key frequencies", "restricted accuracy", "held-out control", "emergence:",
+                    "depth probe selectivity", "induction score", "c of the s seeds", "training size n"):
+        assert meaning in words  # the legend, under the tables that use the codes
+    assert "lstm lstm:steps=150,eval_points=10" in words  # the spec each method was given
+    assert "OOD longer @n=1740" in words and "n@99" in words
+
+
+def test_the_legend_lists_only_the_codes_shown():
+    from compare.results.legend import explain, legend_lines
+
+    assert [code for code, _ in explain(["ind 0.85 L1H0 (2/3) @2048"])] == ["ind x LaHb", "(c/s)", "@n"]
+    assert [code for code, _ in explain(["k=none r=0.02 no emergence"])] == ["k=a,b", "r=x", "no emergence"]
+    assert explain(["", "none"]) == [] and all(len(line) <= 60 for line in legend_lines(
+        QUICK_CODES.values(), width=60))
+
+
+def test_markdown_and_the_report_explain_the_codes_they_show():
+    from compare.results.report import mechanism_columns
+
+    markdown = render(summarize(QUICK), "markdown")
+    assert "Codes in the mechanism summaries:" in markdown
+    assert "- `depth sel x @site`: depth probe selectivity" in markdown
+    assert "- `emerge@S`: emergence" in markdown and "- `ind x LaHb`: induction score" in markdown
+    report = "\n".join(mechanism_columns(QUICK))
+    assert "- `r_held=x`: held-out control" in report and "- `(c/s)`: c of the s seeds" in report
+    assert "Codes" not in render(summarize(ROWS), "markdown")  # no code shown, no legend

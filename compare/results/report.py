@@ -20,6 +20,7 @@ import numpy as np
 from compare.files import save_figure, write_text_atomically
 from compare.methods import network_methods
 from compare.results.claims import MIN_OPERATIONS, run_advice
+from compare.results.legend import markdown_legend
 from compare.results.report_stats import correlations, operations
 from compare.results.stats import bootstrap, censored_text, interval_text, plural
 from compare.results.store import Row, Store
@@ -133,7 +134,8 @@ def mechanism_columns(rows: Sequence[Row]) -> list[str]:
             "No cell in this store has a mechanism summary (network cells of `dlps run` store one).",
             "",
         ]
-    return lines + _table(["task", "method", "n", "most frequent summary", "means"], table)
+    return (lines + _table(["task", "method", "n", "most frequent summary", "means"], table)
+            + markdown_legend(row[3] for row in table))
 
 
 def emergence(

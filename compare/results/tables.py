@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
+from compare.results.legend import markdown_legend
 from compare.results.metrics import Point, TextPoint, area_under_curve, curve, most_frequent, n_at, text_curve
 from compare.results.stats import interval_text
 from compare.results.store import Row
@@ -31,6 +32,7 @@ from mechanisms.registry import column as mechanism_column
 from tasks.spec import split_spec
 
 FORMATS = ("rich", "markdown", "csv", "latex", "json")
+CAPTION = "test accuracy (%) per training size n: mean [95% bootstrap interval] over seeds"
 
 
 @dataclass
@@ -50,6 +52,7 @@ class Summary:
     failed: int
     errors: list[str] = field(default_factory=list)
     mechanism: list[TextPoint] = field(default_factory=list)
+    given: str = ""  # the method spec as given to the grid (``transformer:batch_size=256``)
 
 
 def matches(value: str, patterns: Sequence[str]) -> bool:
@@ -90,7 +93,7 @@ def summarize(rows: Iterable[Row], tasks: Sequence[str] = (), methods: Sequence[
             ood={name: c[-1] for name, c in ood_curves.items() if c}, ood_curves=ood_curves,
             program=most_frequent([(r.result.program, r.result.bits) for r in ok]),
             cells=len(group), failed=len(group) - len(ok), errors=errors,
-            mechanism=text_curve(mechanism_by_n),
+            mechanism=text_curve(mechanism_by_n), given=group[0].cell.method,
         ))
     return out
 
@@ -146,8 +149,8 @@ class Column:
     each item of a table (each n, each OOD split), with ``{}`` in the header standing for the item; a
     plain column has the one item None. ``json(summary)`` gives this column's fields of a JSON record,
     ``csv(summary, n)`` its fields of the CSV line for size n. ``shown(group)`` says whether a table
-    for people shows it; ``ref`` marks long text, which the rich table replaces by a reference
-    (``P1``) with the full text printed below the table, so that narrow terminals cut nothing.
+    for people shows it; ``below`` marks long text, which the rich table lists under the table with
+    this heading instead of in a column, so that narrow terminals cut nothing.
     """
 
     key: str
@@ -158,7 +161,7 @@ class Column:
     per: Callable[[Sequence[Summary]], Sequence[Any]] = _once
     shown: Callable[[Sequence[Summary]], bool] = _always
     align: str = "right"
-    ref: str | None = None
+    below: str | None = None
 
     def parts(self, group: Sequence[Summary]) -> list[tuple[str, Callable[[Summary], str]]]:
         """(header, cell text of a summary) for each table column this column makes for ``group``."""
@@ -265,11 +268,13 @@ COLUMNS: tuple[Column, ...] = (
     Column("ood", "OOD {}", _ood_text, per=_ood_names,
            json=lambda s: {"ood": {name: [_point_json(p) for p in c] for name, c in s.ood_curves.items()}},
            csv=_ood_csv),
-    Column("program", "program (bits)", _program_text, align="left", ref="P",
+    Column("program", "program (bits)", _program_text, align="left",
+           below="program (bits), the most frequent over seeds and sizes",
            shown=lambda group: any(s.program for s in group), json=_program_json,
            csv=lambda s, n: {"program": s.program[0] if s.program else "",
                              "bits": s.program[1] if s.program else None}),
-    Column("mechanism", "mechanism", _mechanism_text, align="left", ref="M",
+    Column("mechanism", "mechanism", _mechanism_text, align="left",
+           below="mechanism, the most frequent summary at the largest n with one",
            shown=lambda group: any(p.text for s in group for p in s.mechanism),
            json=_mechanism_json, csv=_mechanism_csv),
     Column("failed", "failed", lambda s, _: f"{s.failed}/{s.cells}",
@@ -305,87 +310,17 @@ def render(summaries: Sequence[Summary], fmt: str) -> str | list:
 
 
 def _rich(summaries: Sequence[Summary]) -> list:
-    return [RichTaskTable(task, group) for task, group in _by_task(summaries).items()]
+    from compare.results.legend import explain
+    from compare.results.tables_rich import Part, RichTaskTable
 
-
-class RichTaskTable:
-    """One task's table for a terminal (a rich renderable).
-
-    Nothing is cut to ``…`` whatever the terminal's width: long texts (programs, mechanisms) appear in
-    the table as references (``P1``) and in full below it, and when the columns at their natural
-    widths are wider than the terminal, they are split over several tables, each starting with the
-    method column (the width is known only when printed, hence a renderable rather than a Table).
-    """
-
-    def __init__(self, task: str, group: Sequence[Summary]) -> None:
-        self.task = task
-        parts = _table_parts(group)
-        refs: dict[tuple[str, str], str] = {}  # (column key, full text) -> reference
-        self.notes: dict[str, list[tuple[str, str]]] = {}  # header -> (reference, text) below the table
-        self.columns: list[tuple[str, bool, list[str]]] = []  # (header, left-aligned, cells)
-        for column, header, text in parts:
-            cells = []
-            for s in group:
-                value = text(s)
-                if column.ref is not None and value:
-                    # Numbered per table in order of appearance; a text shared by methods has one.
-                    if (column.key, value) not in refs:
-                        refs[(column.key, value)] = f"{column.ref}{sum(k == column.key for k, _ in refs) + 1}"
-                        self.notes.setdefault(header, []).append((refs[(column.key, value)], value))
-                    value = refs[(column.key, value)]
-                cells.append(value)
-            self.columns.append((header, column.align == "left", cells))
-
-    def tables(self, width: int) -> list:
-        """The table, or where it is wider than ``width``, its columns (with the interval under its mean)
-        split into tables no wider than ``width`` at their natural widths, each headed by the first
-        column (method)."""
-        from rich.cells import cell_len
-        from rich.table import Table
-
-        def natural(column: tuple[str, bool, list[str]]) -> int:
-            # Cell text, plus padding on both sides and one rule: what the default box needs.
-            return max(cell_len(line) for text in (column[0], *column[2]) for line in text.split("\n")) + 3
-
-        columns = self.columns
-        if sum(map(natural, columns)) + 1 > width:
-            # Too wide for one table: the interval goes under its mean, so more columns fit in each part.
-            columns = [(h, left, [c.replace(" [", "\n[") for c in cells]) for h, left, cells in columns]
-        first, rest = columns[0], columns[1:]
-        chunks: list[list[tuple[str, bool, list[str]]]] = [[]]
-        used = 1 + natural(first)
-        for column in rest:
-            if chunks[-1] and used + natural(column) > width:
-                chunks.append([])
-                used = 1 + natural(first)
-            chunks[-1].append(column)
-            used += natural(column)
-        out = []
-        for i, chunk in enumerate(chunks):
-            table = Table(title=self.task if i == 0 else None, title_justify="left")
-            for header, left, _ in (first, *chunk):
-                # fold, not ellipsis: in a terminal too narrow even for this, text breaks, never hides.
-                table.add_column(header, justify="left" if left else "right", overflow="fold",
-                                 no_wrap=header == first[0])
-            for row in zip(*(cells for _, _, cells in (first, *chunk)), strict=True):
-                table.add_row(*row)
-            out.append(table)
-        return out
-
-    def __rich_console__(self, console: Any, options: Any) -> Iterable[Any]:
-        from rich.table import Table
-        from rich.text import Text
-
-        yield from self.tables(options.max_width)
-        for header, entries in self.notes.items():
-            yield Text(f"{header}:")
-            # A grid, so that a text too long for the terminal wraps beside its reference, indented.
-            grid = Table.grid(padding=(0, 2), pad_edge=True)
-            grid.add_column(no_wrap=True)
-            grid.add_column(overflow="fold")
-            for ref, text in entries:
-                grid.add_row(ref, text)
-            yield grid
+    out = []
+    for task, group in _by_task(summaries).items():
+        parts = [Part(header, [text(s) for s in group], column.below)
+                 for column, header, text in _table_parts(group) if column.key != "method"]
+        codes = explain(_mechanism_text(s) for s in group)
+        out.append(RichTaskTable(task, [s.method for s in group], [s.given for s in group], parts, codes,
+                                 caption=CAPTION))
+    return out
 
 
 def _markdown(summaries: Sequence[Summary]) -> str:
@@ -396,7 +331,8 @@ def _markdown(summaries: Sequence[Summary]) -> str:
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|")
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
-        parts.append("\n".join(lines))
+        legend = markdown_legend(_mechanism_text(s) for s in group)
+        parts.append("\n".join(lines + ([""] + legend[:-1] if legend else [])))
     return "\n\n".join(parts) + "\n"
 
 
