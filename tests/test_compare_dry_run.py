@@ -323,7 +323,8 @@ def test_dry_run_says_what_synth_cells_cost_if_they_spend_their_budgets(tmp_path
     assert "(" not in rows["lookup"]  # the other learners' estimate is their cost
     assert lines[5].startswith("up to: the CPU time if no synthesizer cell finds its program")
     assert "no bound: no bank, candidate or time budget" in lines[5]
-    assert lines[-1].startswith("total: 6 cells to run, about ") and "of CPU (no bound); about" in lines[-1]
+    assert lines[-1].startswith("total: 6 cells to run, about ")
+    assert "of CPU (no bound) for n = 64, 256 × seeds 0; about" in lines[-1]
     bounded = dry("synth;lookup")
     assert "of CPU (up to " in bounded[-1] and "no bound" not in bounded[-2]
     # A budget that caps the search at its typical cost leaves nothing to add.

@@ -19,7 +19,7 @@ _RANGE = re.compile(r"^(\d+)\.\.(\d+)(?:([x+])(\d+(?:\.\d+)?))?$")
 
 def reference(text: str, what: str, geometric_default: bool) -> list[int]:
     """The parser as compare/grid.py (now compare/grid/ranges.py) had it (builds every value, then
-    sorts): the semantics to keep."""
+    sorts): the semantics to keep, but for the upper end, now always included (issue 28 item 8)."""
     values: list[int] = []
     for item in filter(None, (part.strip() for part in text.split(","))):
         if item.isdigit():
@@ -41,6 +41,8 @@ def reference(text: str, what: str, geometric_default: bool) -> list[int]:
         while round(value) <= stop:
             values.append(int(round(value)))
             value = value * step if op == "x" else value + step
+        if start <= stop:
+            values.append(stop)
     if not values:
         raise SpecError("empty")
     return sorted(set(values))
@@ -75,7 +77,16 @@ def test_the_documented_forms():
     assert parse_sizes("8,16,32") == [8, 16, 32]
     assert parse_sizes("8..4096x2") == [2**k for k in range(3, 13)]
     assert parse_sizes("10..100+10") == list(range(10, 101, 10))
-    assert parse_sizes("4..20") == [4, 8, 16]  # sizes double by default
+    assert parse_sizes("4..20") == [4, 8, 16, 20]  # sizes double by default; the upper end is included
+
+
+def test_both_ends_are_included_as_the_readme_says():
+    """Issue 28 item 8: ``40..340x2`` gave 40, 80, 160, 320 (the 340 asked for was dropped)."""
+    assert parse_sizes("40..340x2") == [40, 80, 160, 320, 340]
+    assert parse_sizes("10..95+10") == [10, 20, 30, 40, 50, 60, 70, 80, 90, 95]
+    assert parse_sizes("8..64x2") == [8, 16, 32, 64]  # a step that lands on the end adds nothing
+    with pytest.raises(SpecError, match="holds 10 values; the limit is 9"):
+        parse_sizes("10..95+10", max_values=9)  # the end counts before the list is built
     assert parse_seeds("0..4") == [0, 1, 2, 3, 4]
     assert parse_seeds("3,1,3") == [1, 3]
 
@@ -89,7 +100,7 @@ def test_the_documented_forms():
         (parse_seeds, "0..6000,0..6000", ["holds 12002 values"]),  # counted before deduplication
         (parse_sizes, "1.." + "9" * 5000, ["(5003 characters)", "above 9223372036854775807"]),
         (parse_seeds, "9" * 20, ["above 9223372036854775807"]),
-        (parse_sizes, "1..10x" + "9" * 400, None),  # an infinite factor: the list is [1]
+        (parse_sizes, "1..10x" + "9" * 400, None),  # an infinite factor: the list is [1, 10]
         (parse_sizes, "²", ["bad sizes '²'"]),
     ],
 )
@@ -98,7 +109,7 @@ def test_long_or_huge_lists_are_refused_at_once_in_one_line(parse, text, words):
     started = time.perf_counter()
     try:
         if words is None:
-            assert parse(text) == [1]
+            assert parse(text) == [1, 10]
             return
         with pytest.raises(SpecError) as error:
             parse(text)

@@ -89,9 +89,15 @@ class DryRun:
                 legend += "; no bound: no bank, candidate or time budget caps a search"
             out.append(legend)
         workers = f"{self.workers} worker{'s' * (self.workers > 1)}"
+        grid = f"n = {_listed({c.n for c in self.pending})} × seeds {_listed({c.seed for c in self.pending})}"
         out.append(f"total: {len(self.pending)} cells to run, about {duration(est.total)} of CPU"
-                   f"{total_spent}; about {duration(est.wall(self.workers))} on {workers}")
+                   f"{total_spent} for {grid}; about {duration(est.wall(self.workers))} on {workers}")
         return out
+
+
+def _listed(values: set[int]) -> str:
+    """The sizes or seeds of a task's cells to run, in order (the dry run shows what a range expands to)."""
+    return ", ".join(str(v) for v in sorted(values))
 
 
 def _spent(seconds: float, spent: float) -> str:

@@ -1,10 +1,11 @@
 """Size and seed lists (``--sizes``, ``--seeds``): integers and ranges, counted before they are built.
 
 ``8,16,32``, ``8..4096x2`` (geometric, factor 2), ``10..100+10`` (step 10), ``0..4`` (every integer,
-or doubling where geometric is the default); both ends included when reached; the result is sorted
-and deduplicated. A range's length is known without building it (``(stop - start) // step + 1``, or
-at most :data:`MAX_VALUES` + 1 factor steps), so ``1..1000000000+1`` is refused at once, in one line
-naming its count and the limit, instead of filling memory with a billion integers first.
+or doubling where geometric is the default); both ends always included (``40..340x2`` is 40, 80, 160,
+320, 340: a user who writes 340 means to train at 340); the result is sorted and deduplicated. A
+range's length is known without building it (``(stop - start) // step + 1``, plus the end, or at
+most :data:`MAX_VALUES` + 1 factor steps), so ``1..1000000000+1`` is refused at once, in one line naming
+its count and the limit, instead of filling memory with a billion integers first.
 """
 
 from __future__ import annotations
@@ -41,21 +42,30 @@ class _Item:
         if self.start > self.stop:
             return 0, True
         if self.op == "+":
-            return (self.stop - self.start) // int(self.step) + 1, True
+            span, step = self.stop - self.start, int(self.step)
+            return span // step + 1 + (span % step > 0), True  # the upper end, when no step lands on it
         n = sum(1 for _ in zip(range(cap + 1), self.values(), strict=False))
         if n <= cap:
             return n, True
-        return int((math.log(self.stop) - math.log(self.start)) / math.log(self.step)) + 1, False
+        return int((math.log(self.stop) - math.log(self.start)) / math.log(self.step)) + 2, False
 
     def values(self):
-        """The values, lazily: integer steps exactly, factors as the original float recurrence."""
-        if self.op == "+":
-            yield from range(self.start, self.stop + 1, int(self.step))
+        """The values, lazily: integer steps exactly, factors as the original float recurrence, then
+        the upper end where no step landed on it."""
+        if self.start > self.stop:
             return
-        value = float(self.start)
-        while math.isfinite(value) and round(value) <= self.stop:
-            yield int(round(value))
-            value *= self.step
+        last = self.start
+        if self.op == "+":
+            last = self.start + (self.stop - self.start) // int(self.step) * int(self.step)
+            yield from range(self.start, self.stop + 1, int(self.step))
+        else:
+            value = float(self.start)
+            while math.isfinite(value) and round(value) <= self.stop:
+                last = int(round(value))
+                yield last
+                value *= self.step
+        if last != self.stop:
+            yield self.stop
 
 
 def _number(text: str, what: str, item: str) -> int:
@@ -94,7 +104,7 @@ def _parse_int_list(
     text: str, what: str, geometric_default: bool, max_values: int = MAX_VALUES
 ) -> list[int]:
     """Comma-separated integers and ranges ``a..b`` (every integer, or ×2 when geometric by default),
-    ``a..bxF`` (geometric, factor F) and ``a..b+S`` (step S), both ends inclusive when reached.
+    ``a..bxF`` (geometric, factor F) and ``a..b+S`` (step S), both ends always included.
 
     SpecError for a bad item, an empty list, or more than ``max_values`` values (counted first)."""
     items = []
