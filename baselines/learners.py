@@ -84,7 +84,8 @@ class NeuralLearner(Learner):
     values so that tokens and labels seen only later (OOD splits) fit. ``early_stopping``: "none",
     "train" or "validation" (a ``validation_fraction`` carved from the training data): stop at the
     first evaluation whose accuracy reaches ``stop_accuracy`` or after ``patience`` evaluations
-    without a lower loss.
+    without a lower loss. ``grokfast_lambda`` > 0 adds that many times an EMA of past gradients
+    (decay ``grokfast_alpha``) to each gradient (Grokfast-EMA, Lee et al. 2024; 0: off).
     """
 
     #: True where inputs wider than the training rows cannot be taken.
@@ -99,13 +100,16 @@ class NeuralLearner(Learner):
     #: From the training data (``data_params``), the cell's seed, and the device (written only when
     #: not the default: the device changes speed, not what is learned).
     not_canonical: ClassVar[tuple[str, ...]] = ("d_vocab", "n_classes", "pad_id", "random_state")
-    omit_when_default: ClassVar[tuple[str, ...]] = ("device",)
+    #: Grokfast's settings are written only when set, so that cells trained before they existed keep
+    #: their keys (their default is training without the filter).
+    omit_when_default: ClassVar[tuple[str, ...]] = ("device", "grokfast_alpha", "grokfast_lambda")
     param_ranges: ClassVar[dict[str, Range]] = {
         "d_vocab": AT_LEAST_1, "n_classes": AT_LEAST_1, "pad_id": NON_NEGATIVE, "steps": NON_NEGATIVE,
         "lr": POSITIVE, "weight_decay": NON_NEGATIVE, "beta1": Range(0, 1, open_high=True),
         "beta2": Range(0, 1, open_high=True), "batch_size": AT_LEAST_1, "warmup_steps": NON_NEGATIVE,
         "eval_points": AT_LEAST_1, "checkpoint_steps": NON_NEGATIVE, "validation_fraction": OPEN_FRACTION,
         "stop_accuracy": FRACTION, "patience": NON_NEGATIVE,
+        "grokfast_alpha": Range(0, 1, open_high=True), "grokfast_lambda": NON_NEGATIVE,
     }  # fmt: skip
     param_choices: ClassVar[dict[str, tuple[str, ...]]] = {"early_stopping": STOP_MODES}
 
@@ -126,6 +130,8 @@ class NeuralLearner(Learner):
     validation_fraction: float = 0.1
     stop_accuracy: float = 1.0
     patience: int | None = None
+    grokfast_alpha: float = 0.98
+    grokfast_lambda: float = 0.0
     random_state: int | None = 0
     device: str = "auto"
 

@@ -57,6 +57,11 @@ class TrainConfig:
     early_stopping: str = "none"  # "train" or "validation": stop once its accuracy >= stop_accuracy
     stop_accuracy: float = 1.0
     patience: int | None = None  # also stop after this many evaluations without a better loss
+    # Grokfast-EMA (Lee et al. 2024): add grokfast_lambda times an EMA of past gradients (decay
+    # grokfast_alpha) to each gradient, amplifying the slow components that drive generalization;
+    # lambda 0 (the default) leaves training exactly as without it.
+    grokfast_alpha: float = 0.98
+    grokfast_lambda: float = 0.0
 
     def __post_init__(self) -> None:
         if self.early_stopping not in STOP_MODES:
@@ -66,6 +71,11 @@ class TrainConfig:
             raise ValueError(f"steps must be >= 0, got {self.steps}")
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1 or None, got {self.batch_size}")
+        if not 0 <= self.grokfast_alpha < 1 or self.grokfast_lambda < 0:
+            raise ValueError(
+                f"grokfast_alpha must be in [0, 1) and grokfast_lambda >= 0, got {self.grokfast_alpha}, "
+                f"{self.grokfast_lambda}"
+            )
 
 
 @dataclass
@@ -266,6 +276,7 @@ def train_models(
     schedule = set(eval_schedule(cfg.steps, cfg.eval_points))
     device = stacked.X.device
     batch = stacked if sampler.full() else None
+    grokfast = GradientEMA(cfg.grokfast_alpha, cfg.grokfast_lambda) if cfg.grokfast_lambda > 0 else None
     for step in range(cfg.steps + 1):
         if step in checkpoints:
             for m in range(M):
@@ -288,6 +299,8 @@ def train_models(
         loss, count = masked_loss(engine.logits(batch.X, batch.R), batch.T)
         opt.zero_grad(set_to_none=True)
         (loss / count.clamp(min=1)).sum().backward()
+        if grokfast is not None:
+            grokfast.filter(params)
         opt.step()
         if sched is not None:
             sched.step()
@@ -297,6 +310,35 @@ def train_models(
         if active[m]:
             results[m].stopped_step, results[m].final_state = step, engine.state(m)
     return results
+
+
+class GradientEMA:
+    """Grokfast-EMA's gradient filter (Lee et al. 2024, ``gradfilter_ema``): keeps ``ema``, an
+    exponential moving average of each parameter's gradients (decay ``alpha``, started at the first
+    gradient), and replaces each gradient ``g`` by ``g + lamb * ema``.
+
+    It acts element by element, so on stacked parameters it is the filter of each model on its own.
+    """
+
+    def __init__(self, alpha: float, lamb: float) -> None:
+        self.alpha, self.lamb = alpha, lamb
+        self.ema: dict[int, torch.Tensor] = {}  # parameter index -> average (parameters without a
+        # gradient at a step, such as unused embeddings with sparse paths, keep theirs untouched)
+
+    def filter(self, params: list[torch.Tensor]) -> None:
+        """Update the averages with the current ``.grad`` of ``params`` and amplify those in place."""
+        with torch.no_grad():
+            seen = [i for i, p in enumerate(params) if p.grad is not None and i in self.ema]
+            for i, p in enumerate(params):
+                if p.grad is not None and i not in self.ema:
+                    self.ema[i] = p.grad.detach().clone()  # Grokfast starts the average at the first gradient
+            if seen:
+                ema, grads = [self.ema[i] for i in seen], [params[i].grad for i in seen]
+                torch._foreach_mul_(ema, self.alpha)
+                torch._foreach_add_(ema, grads, alpha=1 - self.alpha)
+            present = [i for i, p in enumerate(params) if p.grad is not None]
+            grads = [params[i].grad for i in present]
+            torch._foreach_add_(grads, [self.ema[i] for i in present], alpha=self.lamb)
 
 
 def _checkpoint_first_99(engine: Engine, step: int, results: list[Result], active: list[bool]) -> None:
