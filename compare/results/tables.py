@@ -19,6 +19,7 @@ import csv
 import io
 import json
 import math
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -307,6 +308,20 @@ def render(summaries: Sequence[Summary], fmt: str) -> str | list:
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; accepted: {', '.join(FORMATS)}")
     return {"rich": _rich, "markdown": _markdown, "csv": _csv, "latex": _latex, "json": _json}[fmt](summaries)
+
+
+def show(summaries: Sequence[Summary], fmt: str) -> None:
+    """Print ``render(summaries, fmt)`` to standard output: rich tables as wide as the terminal (80
+    columns on a pipe, or ``COLUMNS``), other formats as their text."""
+    output = render(summaries, fmt)
+    if isinstance(output, str):
+        sys.stdout.write(output)
+        return
+    from rich.console import Console
+
+    console = Console()
+    for renderable in output:
+        console.print(renderable)
 
 
 def _rich(summaries: Sequence[Summary]) -> list:
