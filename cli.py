@@ -238,19 +238,19 @@ def table(
     format: str = typer.Option("rich", "--format", help="rich, markdown, csv, latex or json."),
 ) -> None:
     """Per task × method: accuracy at each n (mean ± 95% CI), n@99, AULC, OOD accuracy, program."""
-    from compare.results.tables import FORMATS, render
+    from compare.results.tables import show
 
-    if format not in FORMATS:
-        fail(f"unknown format {format!r}; accepted: {', '.join(FORMATS)}")
-    output = render(_summaries(store, task, method), format)
-    if format == "rich":
-        from rich.console import Console
+    checked(show, _summaries(store, task, method), format)  # an unknown format: one line, exit 2
 
-        console = Console()
-        for rich_table in output:
-            console.print(rich_table)
-    else:
-        typer.echo(output, nl=False)
+
+@app.command()
+def export(store: str = STORE_OPTION, force: bool = FORCE,
+           format: str = typer.Option("csv", "--format", help="csv, jsonl, parquet (frames extra)."),
+           out: str | None = typer.Option(None, "--out", help="File to write (default: stdout).")) -> None:
+    """The store as data: one row per cell, metrics as dotted keys (Python: frame.load_frame)."""
+    from compare.results.frame import export_store
+
+    typer.echo(checked(export_store, store, format, out, force), nl=False)
 
 
 @app.command()
