@@ -13,13 +13,17 @@ import typer
 from compare import options
 from compare.output import json_text
 from compare.settings.defaults import COMMAND_N, SINGLE_SYNTH_SECONDS
+from compare.usage import OneLineErrors
 
+# Plain help (rich's marks every flag ``<bool>``, as if it took a value) and one-line usage errors.
 app = typer.Typer(
     name="dlps",
     help="Deep learning as program synthesis: tasks, learners and their comparison.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    cls=OneLineErrors,
 )
 
 FORCE = typer.Option(False, "--force", help="Replace output files that already exist.")
@@ -215,19 +219,7 @@ def run(
 
 
 def _summaries(store: str, task: list[str] | None, method: list[str] | None):
-    from compare.results.store import Store
-    from compare.results.tables import summarize
-    from tasks.spec import split_specs
-
-    try:
-        with Store(store, create=False) as results:
-            rows = results.rows()
-    except ValueError as exc:
-        fail(str(exc))
-    summaries = summarize(rows, split_specs(task), split_specs(method))
-    if not summaries:
-        fail(f"no finished cells in {store} match the filters" if rows else f"{store} holds no cells yet")
-    return summaries
+    return checked(options.stored_summaries, store, task, method)
 
 
 @app.command()

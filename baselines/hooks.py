@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -71,9 +72,11 @@ def run_with_cache(
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Run the model and return ``(output, cache)``: detached activations by hook-point name.
 
-    ``names`` restricts the cache to some hook points (all of them by default).
+    ``names`` restricts the cache to some hook points (all of them by default). NumPy arrays among
+    ``args`` (a split's ``X``, token ids) are turned into tensors on the model's device first.
     """
     names = list(hook_points(model) if names is None else names)
+    args = tuple(_as_tensor(model, a) for a in args)
     cache: dict[str, torch.Tensor] = {}
 
     def store(act: torch.Tensor, name: str) -> None:
@@ -82,3 +85,17 @@ def run_with_cache(
     with torch.no_grad():
         out = run_with_hooks(model, *args, fwd_hooks={n: store for n in names}, **kwargs)
     return out, cache
+
+
+def _as_tensor(model: nn.Module, value: object) -> object:
+    """``value`` as torch takes it: a NumPy array becomes a tensor on the model's device (integers as
+    int64 token ids, floats in the model's dtype), since torch's embedding would otherwise fail deep
+    inside with an error that names no argument; anything else is passed through."""
+    if not isinstance(value, np.ndarray):
+        return value
+    weight = next(model.parameters(), None)
+    device = weight.device if weight is not None else torch.device("cpu")
+    if np.issubdtype(value.dtype, np.integer) or value.dtype == np.bool_:
+        return torch.as_tensor(value.astype(np.int64), device=device)
+    dtype = weight.dtype if weight is not None else torch.float32
+    return torch.as_tensor(value, device=device, dtype=dtype)

@@ -104,3 +104,30 @@ def at_least_one(value: int, name: str) -> int:
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {value}")
     return value
+
+
+def stored_summaries(store: str, tasks: list[str] | None, methods: list[str] | None) -> list:
+    """The table's summaries of ``store`` filtered by ``--task``/``--method`` (``dlps table``,
+    ``dlps plot``). ValueError (StoreError) for a store that cannot be read, holds nothing, or has no
+    cell the filters match: then the message names the tasks and methods it holds, so a typo shows."""
+    from compare.results.store import Store
+    from compare.results.tables import summarize
+    from tasks.spec import split_specs
+
+    with Store(store, create=False) as results:
+        rows = results.rows()
+    if not rows:
+        raise ValueError(f"{store} holds no cells yet")
+    summaries = summarize(rows, split_specs(tasks), split_specs(methods))
+    if not summaries:
+        held_tasks = sorted({row.cell.task for row in rows})
+        held_methods = sorted({row.cell.method for row in rows})
+        raise ValueError(f"no finished cells in {store} match the filters; it holds tasks "
+                         f"{_few(held_tasks)} and methods {_few(held_methods)}")
+    return summaries
+
+
+def _few(names: list[str], most: int = 8) -> str:
+    """Up to ``most`` names (the rest counted): one line even for a store of many tasks."""
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")

@@ -142,4 +142,6 @@ class Prior:
 def describe(prior: Prior) -> list[str]:
     """One line per primitive the prior keeps: its signature, its cost in bits, and what it computes."""
     width = max(len(str(p)) for p in prior.primitives)
-    return [f"{str(p):<{width}}  {prior.bits[p.name]:5.2f} bits  {p.doc}".rstrip() for p in prior.primitives]
+    # + 0.0: the only primitive of its type costs -log2(1) = -0.0 bits, which would print as "-0.00"
+    return [f"{str(p):<{width}}  {prior.bits[p.name] + 0.0:5.2f} bits  {p.doc}".rstrip()
+            for p in prior.primitives]

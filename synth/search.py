@@ -15,7 +15,8 @@ from synth.types import Type
 
 #: Why a search stopped.
 STOP_REASONS = {
-    "found": "a consistent program was found (the cheapest, or the posterior's bound was reached)",
+    # said after "found" or "stopped:" in the text forms: a clause, never a second "found (...)"
+    "found": "the cheapest consistent program (or, with a posterior, its bound) was reached",
     "max_bits": "every program within the max_bits bound was enumerated",
     "exhausted": "the grammar has no more programs",
     "max_candidates": "the max_candidates budget was used up",

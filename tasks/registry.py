@@ -32,7 +32,7 @@ def describe_families(width: int = 100) -> str:
     for name, cls in FAMILIES.items():
         lines.append(f"{name}: {cls.summary}")
         params = [f for f in dataclasses.fields(cls) if f.init]
-        shown = {f.name: f"{f.name}={format_value(f.default)}" for f in params}
+        shown = {f.name: f"{f.name}={_default(f, cls.param_help.get(f.name, ''))}" for f in params}
         column = max(map(len, shown.values())) + 2
         for f in params:
             text = fill(
@@ -46,3 +46,11 @@ def describe_families(width: int = 100) -> str:
         lines.append(fill(f"OOD splits: {ood}", width, initial_indent="  ", subsequent_indent="    "))
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _default(field: dataclasses.Field, about: str) -> str:
+    """A parameter's default as ``dlps tasks`` shows it: an empty text is no value, so a path to give
+    reads ``PATH`` (the grammar writes "" as ``()``, which read as an empty tuple to give)."""
+    if field.default == "":
+        return "PATH" if "path" in about else "(none)"
+    return format_value(field.default)

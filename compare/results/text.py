@@ -24,19 +24,32 @@ def describe_single(result: dict[str, Any]) -> list[str]:
         firsts = "  ".join(f"{k} {'never' if v is None else v}" for k, v in learned["first_step"].items())
         lines.append(f"99% at step  {firsts}   (of {learned['steps']} steps; log-spaced evaluations)")
     if "search" in learned:
-        search = learned["search"]
-        verdict = ("consistent with every training example" if learned["found"]
-                   else "best so far (not consistent)")
-        why = STOP_REASONS[search["stop_reason"]]
-        lines.append(f"search     {search['stop_reason']} ({why}): {verdict}; "
-                     f"{search['candidates']:,} candidates, {search['kept']:,} kept; complete to "
-                     f"{search['bits_reached']:.2f} bits")
+        lines.append(f"search     {search_text(learned)}")
     if "posterior_programs" in learned:
         lines.append(f"posterior  {learned['posterior_programs']} consistent programs vote (weight 2^-bits)")
     for part, why in result.get("errors", {}).items():
         lines.append(f"note: {part}: {why}")
     lines.append(f"wall time  {result['seconds']:.2f} s")
     return lines
+
+
+def search_text(learned: dict[str, Any]) -> str:
+    """What the synthesizer's search did, said once: whether it found a consistent program, why it
+    stopped where that was a budget, how far its enumeration is complete and what it cost.
+
+    ``bits_reached`` is the last cost level enumerated in full; a found program lies on the next
+    level, where the search stops at the first consistent candidate, so the bound sits below the
+    program's bits without contradicting that the program is the cheapest."""
+    search, bits = learned["search"], learned["bits"]
+    reason, reached = search["stop_reason"], search["bits_reached"]
+    head = "found a consistent program" if learned["found"] else "no consistent program; the best so far"
+    if reason != "found":
+        head += f"; stopped: {STOP_REASONS[reason]}"
+    if learned["found"] and bits is not None and reached < bits:
+        tried = f"every cheaper program tried (all up to {reached:.2f} bits, then its own level)"
+    else:
+        tried = f"every program up to {reached:.2f} bits tried"
+    return f"{head}; {tried}; {search['candidates']:,} candidates, {search['kept']:,} kept"
 
 
 def describe_calibration(result: dict[str, Any]) -> list[str]:
