@@ -19,7 +19,7 @@ from mechanisms.record import Subject
 from mechanisms.summaries import AlignmentRecord
 from synth.dsl import DSL, complete_dsl, default_dsl, parse_dsl
 from synth.dsl_seq import REFERENCES
-from synth.program import Program
+from synth.program import Program, quote
 from tasks import Split, Task
 
 #: Reference programs of the modular operations the arith DSL writes plainly (the others are left to
@@ -96,9 +96,15 @@ def programs_to_align(
     dsl = task_dsl(train)
     if program_text is not None:
         try:
-            return dsl, [("given", dsl.parse(program_text))], {}
+            given = dsl.parse(program_text)  # its errors quote the text (shortened): not repeated here
         except ValueError as exc:
-            raise ValueError(f"--program {program_text!r} is not a program of {dsl.spec}: {exc}") from None
+            raise ValueError(f"--program is not a program of {dsl.spec}: {exc}") from None
+        # A program of another output type matches no label: it would align nothing ("0 of 0").
+        want = dsl.target(train.y).type
+        if given.type != want:
+            raise ValueError(f"--program {quote(str(given))} outputs {given.type}, but {task.spec} needs "
+                             f"{want}: give a program whose result is the task's output")
+        return dsl, [("given", given)], {}
     found, stats = map_program(train, dsl, seed, synth_seconds)
     out = [] if found is None else [("synthesizer", found)]
     ref_text = reference_program(task)

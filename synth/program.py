@@ -39,7 +39,8 @@ class Program:
         for i, (child, want) in enumerate(zip(self.children, self.prim.args, strict=True)):
             if child.type != want:
                 raise ValueError(
-                    f"argument {i + 1} of {self.prim.name} must be {want}, got {child} of type {child.type}"
+                    f"argument {i + 1} of {self.prim.name} must be {want}, got {quote(str(child))} of type "
+                    f"{child.type}"
                 )
 
     @property
@@ -110,44 +111,83 @@ class Program:
 
 _TOKEN = re.compile(r"\s*([(),]|[^\s(),]+)")
 
+#: The longest program text read (characters). Synthesized programs are a few hundred characters at
+#: most; the limit keeps a pasted file or junk from being tokenized and echoed whole.
+MAX_PROGRAM_CHARS = 10_000
+#: The deepest program read (nested calls). Searches find programs of depth under 10; the limit keeps
+#: the recursive parser, hashing and evaluation of a program well inside Python's stack.
+MAX_PROGRAM_DEPTH = 100
+#: How much of a program text an error message quotes.
+QUOTE_CHARS = 80
+
+
+def quote(text: str, limit: int = QUOTE_CHARS, length: bool = True) -> str:
+    """``repr(text)``, cut to about ``limit`` characters with its ``length`` said: errors quote the
+    program they refuse, never all of a long one."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit - 3]!r}..." + (f" ({len(text):,} characters)" if length else "")
+
 
 def tokenize(text: str) -> list[str]:
+    """The tokens of a program text: names, ``(``, ``)`` and ``,``."""
     tokens, pos = [], 0
     text = text.rstrip()
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if m is None:  # only trailing whitespace can fail to match, and it was stripped
-            raise ValueError(f"cannot read program text at position {pos}: {text[pos:]!r}")
+            raise ValueError(f"cannot read program text at position {pos}: {quote(text[pos:])}")
         tokens.append(m.group(1))
         pos = m.end()
     return tokens
 
 
+def _check_size(text: str, tokens: list[str]) -> None:
+    """ValueError (one line) for a text longer than :data:`MAX_PROGRAM_CHARS` or nested deeper than
+    :data:`MAX_PROGRAM_DEPTH`, found without recursing (before the recursive parser runs)."""
+    if len(text) > MAX_PROGRAM_CHARS:
+        raise ValueError(f"program text of {len(text):,} characters, more than the {MAX_PROGRAM_CHARS:,} "
+                         f"a program may have: {quote(text, length=False)}")
+    depth = deepest = 0
+    for token in tokens:
+        depth += (token == "(") - (token == ")")
+        deepest = max(deepest, depth)
+    if deepest + 1 > MAX_PROGRAM_DEPTH:
+        raise ValueError(f"program nested {deepest + 1:,} calls deep, more than the {MAX_PROGRAM_DEPTH} a "
+                         f"program may have: {quote(text, length=False)}")
+
+
 def parse_program(text: str, primitives: Mapping[str, Primitive]) -> Program:
-    """Read a program printed by ``str``; ValueError names what is wrong (unknown name, arity, type)."""
+    """Read a program printed by ``str``; ValueError (one line, quoting at most about
+    :data:`QUOTE_CHARS` characters of the text) names what is wrong: unknown name, arity, type,
+    a text too long or nested too deep."""
+    if len(text) > MAX_PROGRAM_CHARS:  # before tokenizing: a huge text is refused at once
+        _check_size(text, [])
     tokens = tokenize(text)
     if not tokens:
         raise ValueError("empty program text")
+    _check_size(text, tokens)
     pos = 0
+    shown = quote(text)
 
     def expect(tok: str) -> None:
         nonlocal pos
         if pos >= len(tokens) or tokens[pos] != tok:
             got = tokens[pos] if pos < len(tokens) else "end of text"
-            raise ValueError(f"expected {tok!r} but found {got!r} in {text!r}")
+            raise ValueError(f"expected {tok!r} but found {quote(got, 40)} in {shown}")
         pos += 1
 
     def node() -> Program:
         nonlocal pos
         if pos >= len(tokens):
-            raise ValueError(f"program text ends too early: {text!r}")
+            raise ValueError(f"program text ends too early: {shown}")
         name = tokens[pos]
         if name in "(),":
-            raise ValueError(f"expected a primitive name but found {name!r} in {text!r}")
+            raise ValueError(f"expected a primitive name but found {name!r} in {shown}")
         pos += 1
         if name not in primitives:
             accepted = ", ".join(sorted(primitives))
-            raise ValueError(f"unknown primitive {name!r} in {text!r}; accepted: {accepted}")
+            raise ValueError(f"unknown primitive {quote(name, 40)} in {shown}; accepted: {accepted}")
         prim = primitives[name]
         children: list[Program] = []
         if prim.arity:
@@ -161,5 +201,5 @@ def parse_program(text: str, primitives: Mapping[str, Primitive]) -> Program:
 
     program = node()
     if pos != len(tokens):
-        raise ValueError(f"unexpected {tokens[pos]!r} after the program in {text!r}")
+        raise ValueError(f"unexpected {quote(tokens[pos], 40)} after the program in {shown}")
     return program
