@@ -13,6 +13,12 @@ def _step(value: Any) -> str:
     return "never" if value is None else str(value)
 
 
+#: A head is named for a pattern (previous-token, induction) only when its score on repeated random
+#: tokens reaches this: at least half its attention follows the pattern (the same bar as the
+#: emergence step's, fixed before any network was looked at); below it the text says "none".
+HEAD_SCORE = 0.5
+
+
 def describe(result: dict[str, Any]) -> list[str]:
     """Readable lines for ``result`` (:func:`compare.evaluate.mechanisms_run`)."""
     lines = [f"# {result['task']} | {result['method']} | n={result['n']} seed={result['seed']}"]
@@ -29,14 +35,26 @@ def describe(result: dict[str, Any]) -> list[str]:
         gap = None
         if result.get("emergence_step") is not None and result.get("generalization_step") is not None:
             gap = result["generalization_step"] - result["emergence_step"]
-        steps = f"steps      emergence {_step(result.get('emergence_step'))}"
-        if "emergence_step_heldout" in result:
-            steps += f" (held-out control {_step(result['emergence_step_heldout'])})"
-        steps += f"  generalization {_step(result.get('generalization_step'))}"
-        lines.append(steps + ("" if gap is None else f"  (gap {gap})"))
+        lines.append(_steps(result, gap))
     for path in result.get("plots", []):
         lines.append(f"plot       {path}")
     return lines
+
+
+def _steps(result: dict[str, Any], gap: int | None) -> str:
+    """The milestones line: the emergence step only where it means something (a Fourier circuit, or
+    induction scores: heads to read), and the generalization step with the test accuracy it needed
+    (99%, or the 95% fallback of per-position data, said rather than silently used)."""
+    parts = []
+    if result.get("analysis") == "fourier" or result.get("heads"):
+        emergence = f"emergence {_step(result.get('emergence_step'))}"
+        if "emergence_step_heldout" in result:
+            emergence += f" (held-out control {_step(result['emergence_step_heldout'])})"
+        parts.append(emergence)
+    threshold = result.get("generalization_threshold", 0.99)
+    bar = f"test ≥ {threshold:.0%}" + ("; 99% never reached" if threshold < 0.99 else "")
+    parts.append(f"generalization {_step(result.get('generalization_step'))} ({bar})")
+    return "steps      " + "  ".join(parts) + ("" if gap is None else f"  (gap {gap})")
 
 
 def _llc(llc: dict[str, Any], progress: list[dict[str, Any]]) -> str:
@@ -47,8 +65,12 @@ def _llc(llc: dict[str, Any], progress: list[dict[str, Any]]) -> str:
             f"{llc['chains']} chains × {llc['draws']} draws; below initial loss {_f(llc['below_initial'])})")
     curve = [(e["step"], e["llc"]) for e in progress if e.get("llc") is not None]
     if curve:
+        from mechanisms.llc import PROGRESS  # the curve's cheaper settings, named beside its values
+
         peak = max(curve, key=lambda c: c[1])
-        line += (f"; over training: step {curve[0][0]} {curve[0][1]:.1f}, peak {peak[1]:.1f} at step "
+        line += (f"; over training ({PROGRESS.chains} chain × {PROGRESS.draws} draws per checkpoint, "
+                 f"a cheaper estimate than the one above: compare its points with each other, not with "
+                 f"it): step {curve[0][0]} {curve[0][1]:.1f}, peak {peak[1]:.1f} at step "
                  f"{peak[0]}, step {curve[-1][0]} {curve[-1][1]:.1f}")
     return line
 
@@ -81,16 +103,7 @@ def _sequence(result: dict[str, Any]) -> list[str]:
                 f"           {h['layer']:>5} {h['head']:>4}  {_f(h['previous_token']):>8}  "
                 f"{_f(h['duplicate']):>9}  {_f(h['induction']):>9}  {_f(h['copying']):>7}"
             )
-        lines.append(
-            f"           previous-token head {result['previous_token_head']}, "
-            f"induction head {result['induction_head']}"
-        )
-        a = result["ablation"]
-        lines.append(
-            f"ablation   none {_f(a['none'])}  induction head {_f(a['induction_head'])}  "
-            f"previous-token head {_f(a['previous_token_head'])}  "
-            f"other heads {_f(a['other_heads'])}"
-        )
+        lines += _named_heads(result)
     depth = result.get("depth")
     if depth:
         lines.append("depth      site                               probe  control  selectivity")
@@ -107,3 +120,29 @@ def _sequence(result: dict[str, Any]) -> list[str]:
         if unit:
             lines.append(f"           counter unit {unit['unit']} (correlation {_f(unit['correlation'])})")
     return lines
+
+
+def _named_heads(result: dict[str, Any]) -> list[str]:
+    """Which head is the previous-token head and which the induction head ("none" where the best
+    score is below :data:`HEAD_SCORE`), and the ablation of each, once when both are one head."""
+    named = {}
+    for key, score_key, what in (("previous_token_head", "previous_token", "previous-token"),
+                                 ("induction_head", "induction", "induction")):
+        head = list(result[key])
+        score = next((h[score_key] for h in result["heads"] if [h["layer"], h["head"]] == head), None)
+        named[key] = (head, what, score)
+    said = []
+    for head, what, score in named.values():
+        if score is not None and score >= HEAD_SCORE:
+            said.append(f"{what} head {head} (score {score:.3f})")
+        else:
+            said.append(f"{what} head none (best {head}: {_f(score)} < {HEAD_SCORE})")
+    a = result["ablation"]
+    (pt, _, _), (ind, _, _) = named["previous_token_head"], named["induction_head"]
+    if pt == ind:
+        ablated = f"head {ind} (best at both scores) {_f(a['induction_head'])}"
+    else:
+        ablated = (f"best induction-score head {ind} {_f(a['induction_head'])}  best previous-token-score "
+                   f"head {pt} {_f(a['previous_token_head'])}")
+    return [f"           {'; '.join(said)}",
+            f"ablation   none {_f(a['none'])}  {ablated}  other heads {_f(a['other_heads'])}"]
