@@ -355,8 +355,8 @@ def mechanisms_run(spec: str | None, method: str | None, n: int | None, seed: in
         _written(lambda: save_network(net.learner, save, net.header()), save)
     out = net.header() | {"seconds": net.evaluation.seconds}
     reports: list[tuple[Analysis, dict, dict]] = []
-    with _phase(progress, "analysing"):
-        for analysis, params in chosen:
+    for analysis, params in chosen:
+        with _phase(progress, f"analysis {analysis.name}"):  # one stage each: the LLC can take minutes
             if analysis.report is not None:
                 report = analysis.report(net.subject(params))
                 reports.append((analysis, params, report))
@@ -365,8 +365,9 @@ def mechanisms_run(spec: str | None, method: str | None, n: int | None, seed: in
                 record = analysis.run(net.subject(params))
                 out[analysis.name] = None if record is None else record.to_metrics()
     if plots is not None:
-        paths = [path for a, params, r in reports if a.plots is not None
-                 for path in a.plots(net.subject(params), r, plots)]
+        with _phase(progress, "plots"):
+            paths = [path for a, params, r in reports if a.plots is not None
+                     for path in a.plots(net.subject(params), r, plots)]
         out["plots"] = [str(p) for p in paths]
     return out
 
@@ -377,10 +378,11 @@ def _phase(progress: Any, name: str) -> AbstractContextManager:
 
 def align_run(spec: str | None, method: str | None, n: int | None, seed: int | None, steps: int | None,
               from_dir: str | None, program_text: str | None, plots: str | None, das: bool = False,
-              rows: int = ROWS, device: str | None = None, force: bool = False) -> dict[str, Any]:
+              rows: int = ROWS, device: str | None = None, force: bool = False,
+              progress: Any = None) -> dict[str, Any]:
     """``dlps align``: train (or load) a network, score it, and align it with the task's programs
     (:func:`mechanisms.alignment.alignment_report` on ``rows`` rows of each split); write the IIA
-    heatmaps into ``plots``."""
+    heatmaps into ``plots``. ``progress`` (a :class:`compare.progress.FitProgress`) shows each stage."""
 
     def check(learner: Any, task: Task, train: Split) -> None:
         check_alignable(learner)
@@ -388,35 +390,39 @@ def align_run(spec: str | None, method: str | None, n: int | None, seed: int | N
             programs_to_align(task, train, program_text, 0 if seed is None else seed)
 
     net = network(spec, method, n, seed, command="align", steps=steps, device=device, from_dir=from_dir,
-                  folders=((plots, "plots", ("alignment_*.png",)),), force=force, check=check)
-    report = alignment_report(net.learner, net.task, net.train, program_text=program_text, seed=net.seed,
-                              das=das, rows=rows)
+                  folders=((plots, "plots", ("alignment_*.png",)),), force=force, check=check,
+                  progress=progress)
+    with _phase(progress, "alignment (probes, interchange interventions)"):
+        report = alignment_report(net.learner, net.task, net.train, program_text=program_text,
+                                  seed=net.seed, das=das, rows=rows)
     out = net.header() | report
     if plots is not None:
         from mechanisms.plots_align import write_plots  # matplotlib: only when plots are asked for
 
-        out["plots"] = [str(p) for p in _written(lambda: write_plots(out, plots), plots)]
+        with _phase(progress, "plots"):
+            out["plots"] = [str(p) for p in _written(lambda: write_plots(out, plots), plots)]
     return out
 
 
 def calibrate_run(spec: str | None, method: str | None, n: int | None, seed: int | None, steps: int | None,
                   from_dir: str | None, epsilons: tuple[float, ...], nbetas: tuple[float | None, ...],
                   chains: int, draws: int, out: str | None, device: str | None = None,
-                  force: bool = False) -> dict[str, Any]:
+                  force: bool = False, progress: Any = None) -> dict[str, Any]:
     """``dlps llc-calibrate``: the LLC estimator over an ε × nβ grid on one network (nβ None: n / log
-    n), with the plot written into ``out``."""
+    n), with the plot written into ``out``; ``progress`` shows each stage."""
     net = network(spec, method, n, seed, command="llc-calibrate", steps=steps, device=device,
                   from_dir=from_dir, folders=((out, "the calibration plot", (CALIBRATION_PLOT,)),),
                   force=force, score=False)
     default = llc.default_nbeta(len(net.train))
     config = replace(llc.DEFAULTS, chains=chains, draws=draws)
     grid = tuple(default if b is None else b for b in nbetas)
-    rows = llc.calibrate(net.learner, net.train, epsilons, grid, config, seed=net.seed)
+    with _phase(progress, f"LLC over {len(epsilons)} × {len(grid)} settings"):
+        rows = llc.calibrate(net.learner, net.train, epsilons, grid, config, seed=net.seed)
     result = {"task": net.task.spec, "method": net.method_spec, "n": net.n, "seed": net.seed,
               "default_nbeta": default, "grid": rows}
     if out is not None:
         from mechanisms.plots_llc import plot_calibration  # matplotlib: only when a plot is asked for
 
         target = Path(out) / CALIBRATION_PLOT
-        result["plot"] = str(_written(lambda: plot_calibration(rows, target), target))
+        result["plot"] = str(_written(lambda: plot_calibration(rows, target, net.task.spec), target))
     return result
