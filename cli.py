@@ -416,6 +416,7 @@ def align(
     force: bool = FORCE,
 ) -> None:
     """Does the network compute the program's subexpressions, where, and does it use them (IIA)?"""
+    from compare.progress import FitProgress
     from compare.workflow import align_run
     from mechanisms.alignment_text import describe
 
@@ -423,8 +424,9 @@ def align(
     if rows < 2:
         fail(f"--rows must be >= 2, got {rows}")
     try:
-        result = align_run(spec, method, n, seed, steps, from_dir, program, plots, das, rows, _device(device),
-                           force)
+        with FitProgress() as bar:
+            result = align_run(spec, method, n, seed, steps, from_dir, program, plots, das, rows,
+                               _device(device), force, bar)
     except ValueError as exc:  # SpecError, CheckpointError, a program or learner that cannot be aligned
         fail(str(exc))
     _print_analysis(result, format, describe)
@@ -441,12 +443,14 @@ def report(
 ) -> None:
     """Write a Markdown report with PNGs, regenerated from the store: sample efficiency, mechanisms,
     alignment, simplicity on both sides, cross-task correlations, OOD accuracy, and the claims table."""
+    from compare.progress import FitProgress
     from compare.results.report import build
     from compare.results.store import StoreError
 
     checked(options.output_folder, out, "the report", ("report.md",), force)
     try:
-        path = build(store, out)
+        with FitProgress() as bar, bar.stage("report (tables, plots, claims)"):
+            path = build(store, out)
     except (StoreError, OSError) as exc:  # a store that cannot be read; a full disk
         fail(str(exc) if isinstance(exc, StoreError) else f"cannot write the report into {out}: {exc}")
     typer.echo(str(path))
@@ -470,6 +474,7 @@ def llc_calibrate(
     force: bool = FORCE,
 ) -> None:
     """Run the LLC estimator over an ε × nβ grid on one network: pick ε where the estimate is flat."""
+    from compare.progress import FitProgress
     from compare.results.text import describe_calibration as describe
     from compare.workflow import calibrate_run
 
@@ -479,8 +484,9 @@ def llc_calibrate(
     grid_eps = checked(options.positive_floats, epsilons, "--epsilons")
     grid_nbeta = checked(options.positive_floats, nbetas, "--nbetas", allow_auto=True)
     try:
-        result = calibrate_run(spec, method, n, seed, steps, from_dir, grid_eps, grid_nbeta, chains, draws,
-                               out, _device(device), force)
+        with FitProgress() as bar:
+            result = calibrate_run(spec, method, n, seed, steps, from_dir, grid_eps, grid_nbeta, chains,
+                                   draws, out, _device(device), force, bar)
     except ValueError as exc:  # SpecError, CheckpointError, not a network, an unwritable folder
         fail(str(exc))
     _print_analysis(result, format, describe)
