@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from baselines.files import save_figure
+from baselines.report import brief
 
 
 def _plt():
@@ -19,11 +20,15 @@ def _plt():
     return plt
 
 
-def plot_calibration(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
-    """The estimate against ε, one line per nβ, error bars the sd over chains; a diverged pair is a
-    cross on the axis. A usable ε sits where the line is flat and the chains agree."""
+def calibration_figure(rows: Sequence[dict[str, Any]], task: str = "") -> Any:
+    """The estimate against ε, one line per nβ, error bars the sd over chains. A diverged pair has no
+    estimate: it is a cross on the bottom edge of the plot (not a value of 0), listed in the legend."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.0, 4.2))
+    from matplotlib.transforms import blended_transform_factory
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    at_bottom = blended_transform_factory(ax.transData, ax.transAxes)  # x in ε, y in axes units
+    diverged_shown = False
     for nbeta in sorted({r["nbeta"] for r in rows}):
         line = sorted((r for r in rows if r["nbeta"] == nbeta), key=lambda r: r["epsilon"])
         ok = [r for r in line if r["mean"] is not None and math.isfinite(r["mean"])]
@@ -38,14 +43,24 @@ def plot_calibration(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
         )
         bad = [r["epsilon"] for r in line if r not in ok]
         if bad:
-            ax.plot(bad, [0.0] * len(bad), "x", color=shown[0].get_color())
+            ax.plot(bad, [0.0] * len(bad), "x", markersize=8, color=shown[0].get_color(), clip_on=False,
+                    transform=at_bottom, label=None if diverged_shown else "diverged (no estimate)")
+            diverged_shown = True
     ax.set_xscale("log")
-    ax.set_xlabel("SGLD step ε")
-    ax.set_ylabel("LLC estimate (mean ± sd over chains)")
-    ax.set_title("LLC calibration (× = diverged)", fontsize=9)
+    ax.set_xlabel("SGLD step size ε")
+    ax.set_ylabel("LLC estimate λ̂ (mean ± sd over chains)")
+    head = f"{brief(task)}\n" if task else ""
+    ax.set_title(f"{head}LLC calibration: pick ε where the line is flat", fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
+    return fig
+
+
+def plot_calibration(rows: Sequence[dict[str, Any]], path: str | Path, task: str = "") -> Path:
+    """:func:`calibration_figure` as a PNG."""
+    plt = _plt()
+    fig = calibration_figure(rows, task)
     path = Path(path)
     save_figure(fig, path, dpi=120)
     plt.close(fig)

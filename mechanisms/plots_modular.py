@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 import numpy as np  # noqa: E402
 
 from baselines.files import save_figure  # noqa: E402
+from baselines.report import brief  # noqa: E402
 from mechanisms import fourier, modular, structure  # noqa: E402
 
 #: Progress series (key, line style): losses on a log axis, accuracies and shares on [0, 1].
@@ -32,14 +33,23 @@ def plot_embedding_spectrum(
     spectrum: np.ndarray, key_frequencies: list[int], path: str | Path, title: str = ""
 ) -> Path:
     """Bars of ``spectrum`` (K + 1,) (:func:`mechanisms.fourier.embedding_spectrum`), key frequencies red."""
-    fig, ax = plt.subplots(figsize=(9, 3.2))
+    return _save(spectrum_figure(spectrum, key_frequencies, title), path)
+
+
+def spectrum_figure(spectrum: np.ndarray, key_frequencies: list[int], title: str = ""):
+    """The figure of :func:`plot_embedding_spectrum` (``title`` replaces the default one)."""
+    from matplotlib.patches import Patch
+
+    fig, ax = plt.subplots(figsize=(9, 3.4))
     colors = ["tab:red" if k in set(key_frequencies) else "tab:gray" for k in range(len(spectrum))]
     ax.bar(np.arange(len(spectrum)), spectrum, color=colors)
     ax.set_xlabel("frequency k (0: constant)")
     ax.set_ylabel("share of ||W_E||²")
     key = sum(spectrum[k] for k in key_frequencies)
     ax.set_title(title or f"embedding spectrum: key frequencies {_short(key_frequencies)} hold {key:.1%}")
-    return _save(fig, path)
+    ax.legend(handles=[Patch(color="tab:red", label="key frequency"), Patch(color="tab:gray", label="other")],
+              fontsize=8, loc="best")
+    return fig
 
 
 def top_neurons(acts: np.ndarray, n: int) -> list[int]:
@@ -47,27 +57,41 @@ def top_neurons(acts: np.ndarray, n: int) -> list[int]:
     return [int(i) for i in np.argsort(-acts.var(axis=0))[:n]]
 
 
-def plot_neuron_grids(
-    acts: np.ndarray, p: int, neurons: list[int], path: str | Path, title: str = ""
-) -> Path:
-    """One heat map per neuron of ``acts`` (p², N) over the grid (rows a, columns b), with its best frequency
-    and that frequency's share of its variance."""
+def neuron_grids_figure(acts: np.ndarray, p: int, neurons: list[int], title: str = ""):
+    """One heat map per neuron of ``acts`` (p², N) over the input grid (rows a, columns b), each scaled
+    to its own range (one colour bar for all), titled with its best frequency k and the share of its
+    variance that k holds (the key-frequency criterion: :func:`mechanisms.fourier.key_frequencies`)."""
     best, share = fourier.neuron_frequencies(acts[:, neurons], p) if neurons else ([], [])
     cols = min(len(neurons), 4) or 1
     rows = max(1, -(-len(neurons) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols + 1.0, 3 * rows + 1.0), squeeze=False,
+                             layout="constrained")
     for ax in axes.flat:
         ax.axis("off")
+    image = None
     for ax, n, k, s in zip(axes.flat, neurons, best, share, strict=False):
-        ax.imshow(acts[:, n].reshape(p, p), cmap="RdBu_r", origin="lower")
-        ax.set_title(f"neuron {n}: k={k} ({s:.0%})", fontsize=9)
-        ax.set_xlabel("b", fontsize=8)
-        ax.set_ylabel("a", fontsize=8)
+        grid = acts[:, n].reshape(p, p)
+        span = float(grid.max() - grid.min()) or 1.0
+        # Scaled per neuron: their ranges differ by orders of magnitude, and the pattern is the point.
+        image = ax.imshow((grid - grid.min()) / span, cmap="RdBu_r", origin="lower", vmin=0, vmax=1)
+        ax.set_title(f"neuron {n}: k={k}, {s:.0%} of variance", fontsize=9)
         ax.axis("on")
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.suptitle(title or "top neurons over the input grid")
-    return _save(fig, path)
+        ax.set_xticks([0, p - 1])
+        ax.set_yticks([0, p - 1])
+        ax.tick_params(labelsize=7)
+        ax.set_xlabel("b (second operand)", fontsize=8)
+        ax.set_ylabel("a (first operand)", fontsize=8)
+    if image is not None:
+        fig.colorbar(image, ax=axes, shrink=0.7, label="activation (0 = neuron's min, 1 = its max)")
+    fig.suptitle(title or "top neurons (largest variance) over all input pairs (a, b)")
+    return fig
+
+
+def plot_neuron_grids(
+    acts: np.ndarray, p: int, neurons: list[int], path: str | Path, title: str = ""
+) -> Path:
+    """:func:`neuron_grids_figure` as a PNG."""
+    return _save(neuron_grids_figure(acts, p, neurons, title), path, tight=False)
 
 
 def plot_progress(
@@ -122,9 +146,13 @@ def write_plots(
     alive = ~structure.dead_neurons(acts)
     freqs = fourier.key_frequencies(acts, p, alive) if alive.any() else []
     spectrum = fourier.embedding_spectrum(modular.operand_embedding(learner.model_.state_dict(), p), p)
+    key = sum(spectrum[k] for k in freqs)
+    name = brief(task.spec)
+    spectrum_title = f"{name}\nembedding spectrum: key frequencies {_short(freqs)} hold {key:.1%}"
     paths = [
-        plot_embedding_spectrum(spectrum, freqs, directory / "embedding_spectrum.png"),
-        plot_neuron_grids(acts, p, top_neurons(acts, top), directory / "neurons.png"),
+        plot_embedding_spectrum(spectrum, freqs, directory / "embedding_spectrum.png", title=spectrum_title),
+        plot_neuron_grids(acts, p, top_neurons(acts, top), directory / "neurons.png",
+                          title=f"{name}\ntop {top} neurons (largest variance) over all input pairs (a, b)"),
     ]
     if progress:
         paths.append(
@@ -133,7 +161,7 @@ def write_plots(
                 directory / "progress.png",
                 modular.emergence_step(progress),
                 modular.generalization_step(progress),
-                title=f"{task.spec}: progress (final key frequencies: {_short(freqs)})",
+                title=f"{name}\nprogress (final key frequencies: {_short(freqs)})",
                 memorization=modular.memorization_step(progress),
             )
         )
@@ -144,9 +172,10 @@ def _short(freqs: list[int], most: int = 10) -> str:
     return ", ".join(map(str, freqs)) if len(freqs) <= most else f"{len(freqs)} of them"
 
 
-def _save(fig, path: str | Path) -> Path:
+def _save(fig, path: str | Path, tight: bool = True) -> Path:
     path = Path(path)
-    fig.tight_layout()
+    if tight:  # figures with a colour bar lay themselves out (constrained layout)
+        fig.tight_layout()
     save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path

@@ -219,7 +219,7 @@ def plots(subject: Subject, report: dict[str, Any], folder: str) -> list:
     from mechanisms.sequences import model_inputs
 
     tokens = model_inputs(learner, task.test_split().subset(slice(0, 1)))[0]
-    return write_sequence_plots(learner, report, tokens, folder)
+    return write_sequence_plots(learner, report, tokens, folder, task.spec)
 
 
 def _short_site(site: str) -> str:
