@@ -14,9 +14,13 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any
+from typing import Any, TypedDict
 
 from compare.grid.cells import Cell
+from mechanisms.record import RecordError, mismatch
+from mechanisms.registry import ANALYSES
+from tasks import SpecError
+from tasks.spec import split_spec
 
 
 @dataclass
@@ -73,6 +77,9 @@ class _Column:
     json: bool = False
     nullable: bool = True
     default: Callable[[], Any] | None = None  # the value of rows written before the column existed
+    #: For a JSON column, what :func:`metrics_problem` does for ``metrics``: the first value inside
+    #: of the wrong type, as ``(key path, value, expected)``, or None.
+    inside: Callable[[Any], tuple[str, Any, str] | None] | None = None
 
     def declaration(self, new_table: bool) -> str:
         """The column in ``CREATE TABLE`` (``new_table``) or ``ALTER TABLE ... ADD COLUMN``: an added
@@ -157,12 +164,94 @@ def _columns_of(cls: type) -> list[_Column]:
     return out
 
 
+#: How deep a stored JSON value may nest. The deepest dlps writes is an alignment's subexpression
+#: inside a program inside the metrics (5 levels); the limit keeps a hand-edited 100,000-deep value
+#: from exhausting the stack of whatever reads it (the decoder, the report).
+MAX_JSON_DEPTH = 32
+
+
+def json_depth(value: Any) -> int:
+    """How deep ``value`` nests (a scalar 0, ``[]`` 1, ``[[1]]`` 2); iterative, never recursing."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_JSON_DEPTH:  # deeper than the limit is refused anyway: stop counting
+                stack += [(v, depth + 1) for v in (item.values() if isinstance(item, dict) else item)]
+    return deepest
+
+
+class _StoredSubexpression(TypedDict, total=False):
+    expression: str
+    iia: float | None
+    iia_corrected: float | None
+    headline: str | None
+
+
+class _StoredProgram(TypedDict, total=False):
+    program: str
+    headline: str | None
+    subexpressions: list[_StoredSubexpression]
+
+
+#: What the table and the report read inside a summary beyond its record's type hints (an
+#: alignment's programs are ``list[dict[str, Any]]`` there): checked when the store is read.
+_INSIDE: dict[str, dict[str, Any]] = {"alignment": {"programs": list[_StoredProgram] | None}}
+
+
+def metrics_problem(metrics: dict[str, Any]) -> tuple[str, Any, str] | None:
+    """The first value of the wrong type in a cell's ``metrics``: each registered analysis's summary
+    must be a JSON object whose fields fit its record (:meth:`mechanisms.record.Record.from_metrics`)
+    and what the report reads inside it; as ``(key path, value, expected)``, or None. Keys of no
+    analysis are not read by dlps, and not checked."""
+    for analysis in ANALYSES:
+        if analysis.name not in metrics:
+            continue
+        stored = metrics[analysis.name]
+        if not isinstance(stored, dict):
+            return analysis.name, stored, "a JSON object"
+        try:
+            analysis.record.from_metrics(stored)
+        except RecordError as exc:
+            return f"{analysis.name}.{exc.path}", exc.value, exc.expected
+        for name, hint in _INSIDE.get(analysis.name, {}).items():
+            if name in stored and (found := mismatch(stored[name], hint, f"{analysis.name}.{name}")):
+                return found
+    return None
+
+
+def _is_spec(value: Any) -> bool:
+    """A task or method spec the table and the report can take apart (``family:key=value,...``)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        split_spec(value)
+    except SpecError:
+        return False
+    return True
+
+
+def _cell_column(c: _Column) -> _Column:
+    """The cell's columns, checked for what readers rely on beyond the type: a training size of at
+    least 1 (learning curves take its logarithm), specs that parse."""
+    if c.name == "n":
+        return _Column(c.name, c.sql, lambda v: _CHECKS[int][1](v) and v >= 1, "an integer >= 1",
+                       nullable=False, default=c.default)
+    if c.name in ("task", "method", "method_spec"):
+        return _Column(c.name, c.sql, _is_spec, "a spec family:key=value,...", nullable=False,
+                       default=c.default)
+    return c
+
+
 _STATUSES = ("ok", "failed")
 _KEY = _Column("key", "TEXT", lambda v: isinstance(v, str), "text", nullable=False)
-_CELL = _columns_of(Cell)
+_CELL = [_cell_column(c) for c in _columns_of(Cell)]
 _RESULT = [
     _Column(c.name, c.sql, lambda v: v in _STATUSES, " or ".join(map(repr, _STATUSES)), nullable=False,
-            default=c.default) if c.name == "status" else c
+            default=c.default) if c.name == "status"
+    else _Column(c.name, c.sql, c.check, c.expected, c.json, c.nullable, c.default, metrics_problem)
+    if c.name == "metrics" else c
     for c in _columns_of(CellResult)
 ]
 _BOOKKEEPING = [

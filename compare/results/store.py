@@ -23,23 +23,33 @@ Every problem a user can meet (not a store, damaged, newer, read-only, a hand-ed
 from __future__ import annotations
 
 import json
-import os
-import socket
+import shutil
 import sqlite3
 import time
 import typing
-import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from compare.grid.cells import RESULT_FORMAT, Cell
+from compare.results.leases import Leases, StoreError, lease_owner
 
 # The records and their columns live in compare.results.records; CellResult and Row are re-exported
 # here because callers import them together with Store.
-from compare.results.records import _ALL, _CELL, _REQUIRED, _RESULT, CellResult, Row, _Column
+from compare.results.records import (
+    _ALL,
+    _CELL,
+    _REQUIRED,
+    _RESULT,
+    MAX_JSON_DEPTH,
+    CellResult,
+    Row,
+    _Column,
+    json_depth,
+)
+from mechanisms.record import short
 
 __all__ = ["BUSY_TIMEOUT", "STORE_KIND", "CellResult", "Row", "Store", "StoreError", "lease_owner"]
 
@@ -54,11 +64,6 @@ _SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT = 30.0
 
 
-class StoreError(ValueError):
-    """The store cannot be used (not a dlps store, damaged, newer format, unwritable, a hand-edited
-    value); one line for a user, naming the value and what to do."""
-
-
 _CREATE = (
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS cells (key TEXT PRIMARY KEY, "
@@ -68,31 +73,10 @@ _CREATE = (
 )
 
 
-def lease_owner() -> str:
-    """A name for this process in :meth:`Store.claim`: ``host:pid:random`` (so that leases of a
-    process that died on this host are recognised as dead, whatever their expiry)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def _owner_alive(owner: str) -> bool:
-    """False only when ``owner`` names a process on this host that no longer exists."""
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return True
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):  # another user's live process; a pid out of range
-        return True
-    return True
-
-
 # --- the store ---------------------------------------------------------------------------------
 
 
-class Store:
+class Store(Leases):
     """A dlps results store at ``path``.
 
     ``create=True`` opens it for writing: a missing file is created, an older store gains the columns
@@ -105,27 +89,56 @@ class Store:
         self.writable = create
         self.timeout = timeout
         self._check_file(create)
+        shm_before = self._side_file("shm").exists()
+        try:
+            self._open(create)
+        except StoreError:
+            self._close_quietly()
+            if create and not shm_before:
+                self._drop_broken_shm()
+            raise
+
+    def _open(self, create: bool) -> None:
         try:
             if create:
-                self.conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+                self.conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
                 self._create_or_upgrade()
             else:
                 self.conn = self._open_read_only()
                 self._check_meta(self._tables())
         except sqlite3.DatabaseError as exc:
-            self._close_quietly()
             raise StoreError(self._explain(exc)) from None
-        except StoreError:
-            self._close_quietly()
-            raise
         self.columns = {name for (_, name, *_) in self.conn.execute("PRAGMA table_info(cells)")}
         missing = _REQUIRED - self.columns
         if missing:
-            self._close_quietly()
             raise StoreError(f"{self.path} is damaged: its cells table lacks the column(s) "
                              f"{', '.join(sorted(missing))}; restore it from a copy or use another --store")
         if create:
             self.check_writable()
+
+    def _side_file(self, kind: str) -> Path:
+        """The ``-wal`` or ``-shm`` file SQLite keeps beside a WAL store."""
+        return self.path.with_name(f"{self.path.name}-{kind}")
+
+    def _wal_empty(self) -> bool:
+        """No committed transaction waits in the ``-wal`` file (none, or empty): the main file alone
+        holds every cell, and reading it as immutable misses nothing."""
+        wal = self._side_file("wal")
+        try:
+            return wal.stat().st_size == 0
+        except FileNotFoundError:
+            return True
+
+    def _drop_broken_shm(self) -> None:
+        """Remove a ``-shm`` this failed opening left half-written (on a full disk SQLite may leave 3
+        bytes): readers would need to rebuild it, which a full disk forbids. Only one smaller than
+        the 32 KiB every live connection maps, beside an empty ``-wal``: then no process uses it."""
+        shm = self._side_file("shm")
+        try:
+            if shm.stat().st_size < _SHM_MIN and self._wal_empty():
+                shm.unlink()
+        except OSError:
+            pass
 
     # opening
 
@@ -153,17 +166,22 @@ class Store:
     def _open_read_only(self) -> sqlite3.Connection:
         """A read-only connection. SQLite reads a WAL store through a ``-shm`` file beside it; where
         the folder forbids creating one and no ``-wal`` file exists (so no writer holds uncommitted
-        pages), the file is read as immutable instead."""
+        pages), or where the ``-shm`` cannot be made (a full disk) and the ``-wal`` is empty, the file is
+        read as immutable instead."""
         uri = "file:" + quote(str(self.path.resolve()))
+        shm_before = self._side_file("shm").exists()
         conn = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=self.timeout, isolation_level=None)
         try:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
             return conn
         except sqlite3.OperationalError as exc:
             conn.close()
-            wal = self.path.with_name(self.path.name + "-wal")
-            if wal.exists() or not ("readonly" in str(exc) or "unable to open" in str(exc)):
+            # "disk I/O error": the -shm cannot be made or grown (a full disk); then too, with nothing
+            # in the -wal, the main file holds every cell.
+            if not self._wal_empty() or not any(w in str(exc) for w in ("readonly", "unable to open", "I/O")):
                 raise
+            if not shm_before:
+                self._drop_broken_shm()  # what SQLite just left of its attempt
         conn = sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True, isolation_level=None)
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         return conn
@@ -261,7 +279,11 @@ class Store:
         if "locked" in text or "busy" in text:
             return (f"results store {self.path} stayed locked by another process for {self.timeout:g} s "
                     f"({text}); try again when it is done")
-        if "readonly" in text or "unable to open" in text or "disk I/O" in text:
+        if "full" in text or "disk I/O" in text:  # SQLite's words for ENOSPC, and for a -shm it cannot grow
+            what = "read" if not self.writable else "write"
+            return (f"cannot {what} the results store {self.path}: {text}{_free_space(self.path)}; free "
+                    "space on the disk, or give another --store")
+        if "readonly" in text or "unable to open" in text:
             if not self.writable:
                 return f"cannot read the results store {self.path}: {text}"
             return (f"cannot write the results store {self.path}: {text}; make the file and its folder "
@@ -356,100 +378,63 @@ class Store:
         if value is None and column.default is not None:
             return column.default()
         if column.json:
+            deep = f"valid JSON nested at most {MAX_JSON_DEPTH} deep"
             try:
                 value = json.loads(value)
+            except RecursionError:  # the decoder's own stack limit, far deeper than ours
+                self._bad_value(record, column, value, deep)
             except (TypeError, ValueError):
                 self._bad_value(record, column, value, "valid JSON")
+            if json_depth(value) > MAX_JSON_DEPTH:
+                self._bad_value(record, column, value, deep)
         if isinstance(value, float) and column.sql == "INTEGER" and value.is_integer():
             value = int(value)  # SQLite keeps 3.0 typed into an INTEGER column as REAL
         if not column.check(value):
             self._bad_value(record, column, value, column.expected)
+        if column.inside is not None and (found := column.inside(value)) is not None:
+            path, inner, expected = found
+            self._bad_value(record, column, inner, expected, at=path)
         return value
 
     def _bad_value(
-        self, record: dict[str, Any], column: _Column, value: Any, expected: str
+        self, record: dict[str, Any], column: _Column, value: Any, expected: str, at: str | None = None
     ) -> typing.NoReturn:
-        shown = repr(value)
-        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        shown = short(value)
+        if isinstance(value, str) and len(value) > 1000:  # raw JSON text: its size says enough
+            shown = f"{len(value):,} characters of text"
         key = record.get("key")
-        where = (f"cell {key} ({record.get('task')}, {record.get('method_spec')}, n={record.get('n')}, "
-                 f"seed={record.get('seed')})")
+        # The cell's own columns may be the bad value: shown short, like the value.
+        where = (f"cell {key} ({_cut(record.get('task'))}, {_cut(record.get('method_spec'))}, "
+                 f"n={_cut(record.get('n'))}, seed={_cut(record.get('seed'))})")
+        place = f"column {column.name}" + (f" at key {at}" if at else "")
         raise StoreError(
-            f"{self.path}: {where} holds {shown} in column {column.name}, not {expected} (hand-edited?); "
+            f"{self.path}: {where} holds {shown} in {place}, not {expected} (hand-edited?); "
             f"fix it, or delete the row to run the cell again: sqlite3 {self.path} "
             f"\"DELETE FROM cells WHERE key='{key}'\""
         )
 
-    # leases: two runs on one store share the work
-
-    def claim(self, keys: Iterable[str], owner: str, ttl: float, *, include_failed: bool = True) -> list[str]:
-        """Lease for ``owner`` (see :func:`lease_owner`), for ``ttl`` seconds, those of ``keys`` that it
-        may run, in their order: not stored already (failed cells count as stored unless
-        ``include_failed`` is False, as in :meth:`finished_keys`) and not leased by another owner whose
-        lease is unexpired and whose process is alive. ``owner``'s own leases are renewed.
-
-        Checked and taken in one transaction, so two processes claiming at once never both get a key.
-        A cell may outlive ``ttl``: renew leases (:meth:`renew`) while working, and release them
-        (:meth:`release`, or ``put_many(..., owner=owner)``) when done.
-        """
-        self._require_writable()
-        now = time.time()
-        claimed: list[str] = []
-        try:
-            with self.transaction():
-                query = "SELECT key FROM cells" + ("" if include_failed else " WHERE status = 'ok'")
-                stored = {key for (key,) in self.conn.execute(query)}
-                leases = {key: (holder, expires) for key, holder, expires
-                          in self.conn.execute("SELECT key, owner, expires FROM leases")}
-                alive: dict[str, bool] = {}
-                for key in dict.fromkeys(keys):
-                    if key in stored:
-                        continue
-                    holder, expires = leases.get(key, (owner, 0.0))
-                    if holder != owner and expires > now:
-                        if holder not in alive:
-                            alive[holder] = _owner_alive(holder)
-                        if alive[holder]:
-                            continue
-                    claimed.append(key)
-                self.conn.executemany("INSERT OR REPLACE INTO leases VALUES (?, ?, ?)",
-                                      [(key, owner, now + ttl) for key in claimed])
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(self._explain(exc)) from None
-        return claimed
-
-    def renew(self, owner: str, ttl: float) -> int:
-        """Extend every lease of ``owner`` to ``ttl`` seconds from now; the number renewed."""
-        self._require_writable()
-        try:
-            with self.transaction():
-                cursor = self.conn.execute("UPDATE leases SET expires = ? WHERE owner = ?",
-                                           (time.time() + ttl, owner))
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(self._explain(exc)) from None
-        return cursor.rowcount
-
-    def release(self, keys: Iterable[str], owner: str) -> None:
-        """Give up ``owner``'s leases on ``keys`` (others' leases are left alone): the cells finished,
-        or the run stops without them (another run may then take them at once)."""
-        self._require_writable()
-        try:
-            with self.transaction():
-                self.conn.executemany("DELETE FROM leases WHERE key = ? AND owner = ?",
-                                      [(key, owner) for key in dict.fromkeys(keys)])
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(self._explain(exc)) from None
-
-    def leases(self) -> dict[str, tuple[str, float]]:
-        """Current leases: key → (owner, expiry time); expired ones included until claimed over."""
-        if "leases" not in {name for (name,) in self._query("SELECT name FROM sqlite_master")}:
-            return {}  # an older store opened for reading
-        return {key: (owner, expires) for key, owner, expires
-                in self._query("SELECT key, owner, expires FROM leases")}
-
     def _require_writable(self) -> None:
         if not self.writable:
             raise StoreError(f"{self.path} was opened for reading only; open it with create=True to write")
+
+
+#: The smallest ``-shm`` file a live WAL connection has (SQLite maps it in 32 KiB regions).
+_SHM_MIN = 32768
+
+
+def _free_space(path: Path) -> str:
+    """`` (N bytes free on its disk)`` where that is little (the likely cause), else nothing."""
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        return ""
+    return f" ({free:,} bytes free on its disk)" if free < 2**20 else ""
+
+
+def _cut(value: Any, limit: int = 60) -> str:
+    """``str(value)`` cut to ``limit`` characters (a hand-edited spec may be long)."""
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class _Transaction:
