@@ -188,7 +188,7 @@ def run(
     if not dry_run and scheduler is None and forkserver.local_workers(jobs) > 1:
         forkserver.start()  # local workers' imports, on another core while this one plans the grid
     from compare.grid.plan import plan_run
-    from compare.grid.runner import prepare_run
+    from compare.grid.runner import RunStopped, prepare_run
     from compare.methods import Budgets
 
     grid = dict(preset_name=preset, tasks=tasks, methods=methods, sizes=sizes, seeds=seeds)
@@ -197,14 +197,15 @@ def run(
     chosen = (*_analyses(analyses), *flags)
     if dry_run:
         try:
-            lines = plan_run(grid, budgets, store, jobs, retry_failed, chosen).lines()
-        except ValueError as exc:  # SpecError, StoreError
+            lines = plan_run(grid, budgets, store, jobs, retry_failed, chosen, scheduler=scheduler,
+                             artefacts=artefacts, yes=yes, device=device).lines()
+        except (ValueError, OSError) as exc:  # what the run would refuse: SpecError, StoreError, ...
             fail(str(exc))
         typer.echo("\n".join(lines))
         return
     try:
         planned = prepare_run(grid, budgets, store, jobs, scheduler, artefacts, yes, device, analyses=chosen)
-    except ValueError as exc:  # SpecError, StoreError, ExecutorError, an unusable artefacts folder
+    except (ValueError, OSError) as exc:  # SpecError, StoreError, ExecutorError, artefacts; a full disk
         fail(str(exc))
     for note in planned.notes:
         typer.echo(f"note: {note}", err=True)
@@ -213,6 +214,9 @@ def run(
     except KeyboardInterrupt:
         typer.echo("Interrupted: every finished cell is stored; run the same command to go on.", err=True)
         raise typer.Exit(code=130) from None
+    except RunStopped as exc:  # a full disk: not the user's mistake (exit 1), said in one line
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(code=1) from None
     typer.echo(summary.line())
     if summary.lost:
         raise typer.Exit(code=1)

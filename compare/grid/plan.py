@@ -4,18 +4,21 @@ shows of them (cells to run and to skip, their estimated CPU time), without runn
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compare.grid.cells import Cell, GridPart, build_cells
+from compare.files import writable_folder
+from compare.grid.cells import CONFIRM_CELLS, Cell, GridPart, build_cells
 from compare.grid.cost import duration
+from compare.grid.executors import ExecutorError, parse_scheduler_address
 from compare.grid.forkserver import local_workers
 from compare.grid.jobs import estimate
 from compare.grid.ranges import parse_seeds, parse_sizes
 from compare.methods import Budgets
-from compare.results.store import Store
+from compare.results.store import Store, StoreError
 from compare.settings.presets import PRESET_ANALYSES, PRESETS
 from tasks import SpecError
 from tasks.spec import split_specs
@@ -118,13 +121,116 @@ def grid_cells(grid: dict[str, Any], budgets: Budgets,
 
 
 def plan_run(grid: dict[str, Any], budgets: Budgets, store: str, jobs: int | None,
-             retry_failed: bool = False, analyses: Sequence[str] = ()) -> DryRun:
-    """The grid ``dlps run`` would run, checked as for a real run, without running, claiming or
-    creating anything: a store that does not exist yet means every cell is to run."""
-    cells, notes = grid_cells(grid, budgets, analyses)
+             retry_failed: bool = False, analyses: Sequence[str] = (), *, scheduler: str | None = None,
+             artefacts: str | None = None, yes: bool = False, device: str | None = None) -> DryRun:
+    """The grid ``dlps run`` would run, checked as for a real run (:func:`check_run`: what the run
+    would refuse, the dry run refuses), without running, claiming or creating anything: a store that
+    does not exist yet (in a folder that does) means every cell is to run."""
+    checked = check_run(grid, budgets, store, jobs, scheduler, artefacts, yes, device, analyses, dry_run=True)
     finished: set[str] = set()
     if Path(store).exists():
         with Store(store, create=False) as results:
             finished = results.finished_keys(include_failed=not retry_failed)
+    return DryRun(len(checked.cells), [c for c in checked.cells if c.key not in finished], checked.notes,
+                  checked.workers, store)
+
+
+@dataclass
+class CheckedRun:
+    """What :func:`check_run` found: the cells, the notes on skipped pairs, the device, the
+    artefacts folder and the number of local workers."""
+
+    cells: list[Cell]
+    notes: list[str]
+    device: str | None
+    artefacts: str | None
+    workers: int
+
+
+def check_run(grid: dict[str, Any], budgets: Budgets, store: str, jobs: int | None, scheduler: str | None,
+              artefacts: str | None, yes: bool, device: str | None, analyses: Sequence[str] = (),
+              *, dry_run: bool = False) -> CheckedRun:
+    """Every check of ``dlps run`` that starts no worker and opens no store for writing, made alike
+    for the run (:func:`compare.grid.runner.prepare_run`) and its dry run: the device, the grid, its
+    size (``yes`` above ``CONFIRM_CELLS``), the artefacts folder, ``--jobs``, the scheduler's address,
+    and that the store can be created or written. A dry run creates nothing (the artefacts folder is
+    checked, not made); the run creates the artefacts folder. ValueError (one line) for the first
+    problem."""
+    device = check_device_option(device)
+    cells, notes = grid_cells(grid, budgets, analyses)
+    if len(cells) > CONFIRM_CELLS and not yes:
+        raise ValueError(f"the grid has {len(cells):,} cells (more than {CONFIRM_CELLS:,}); pass --yes to "
+                         "run them all, or narrow --tasks, --methods, --sizes or --seeds")
+    if artefacts is not None:
+        artefacts = _check_folder(artefacts) if dry_run else str(writable_folder(artefacts, "artefacts"))
     workers = local_workers(jobs)
-    return DryRun(len(cells), [c for c in cells if c.key not in finished], notes, workers, store)
+    if scheduler is not None:
+        if not scheduler.startswith("inproc://"):  # a scheduler in this process (tests): the run probes it
+            parse_scheduler_address(scheduler)  # the syntax; reaching it is the run's (it connects)
+    elif workers < 1:
+        raise ExecutorError(f"--jobs must be >= 1, got {workers}")
+    check_store_path(store)
+    return CheckedRun(cells, notes, device, artefacts, workers)
+
+
+def check_store_path(store: str) -> None:
+    """StoreError (one line, as opening it for writing would say) unless a results store can be
+    created at ``store``, or the one there written; creates and opens nothing."""
+    path = Path(store)
+    try:
+        if path.is_dir():
+            raise StoreError(f"{path} is a folder, not a dlps results store; give a file for --store")
+        if not path.exists():
+            if not path.parent.is_dir():
+                raise StoreError(f"cannot create store {path}: folder {path.parent} does not exist")
+            if not os.access(path.parent, os.W_OK | os.X_OK):
+                raise StoreError(f"cannot create store {path}: folder {path.parent} is not writable; give "
+                                 "another --store")
+        elif not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)):
+            raise StoreError(f"cannot write the results store {path}: the file or its folder is read-only; "
+                             "make the file and its folder writable or give another --store")
+    except OSError as exc:  # a name too long for the file system
+        raise StoreError(f"cannot use --store {str(path)[:120]}: {exc.strerror or exc}") from None
+
+
+def _check_folder(path: str) -> str:
+    """The artefacts folder of a dry run, checked as :func:`compare.files.writable_folder` checks it,
+    without making it: a folder that exists and can be written, or one that can be made in the nearest
+    folder above it that exists."""
+    if not path:
+        raise ValueError("artefacts: give a folder name (got an empty one)")
+    folder = Path(path)
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"artefacts {path} is a file, not a folder")
+        existing = next(p for p in (folder, *folder.absolute().parents) if p.exists())
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise ValueError(f"cannot write artefacts into {path[:120]}: {existing} is not a writable folder")
+    except OSError as exc:
+        raise ValueError(f"cannot write artefacts into {path[:120]}: {exc.strerror or exc}") from None
+    return path
+
+
+DEVICES = ("cpu", "cuda", "cuda:N", "auto")
+
+
+def check_device_option(device: str | None) -> str | None:
+    """``--device`` checked where it is given: a device this machine has (``cuda`` only with a CUDA
+    GPU, ``auto`` for CUDA when present), or None (each spec's own, ``auto`` by default).
+    ValueError, one line, otherwise."""
+    if device is None:
+        return None
+    import torch
+
+    from baselines.learners import check_device, resolve_device
+
+    try:
+        kind = resolve_device(device).type
+    except (RuntimeError, ValueError):
+        kind = None
+    if kind not in ("cpu", "cuda"):
+        raise ValueError(f"unknown --device {device!r}; accepted: {', '.join(DEVICES)}")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: no CUDA device is available on this machine; use --device cpu")
+    check_device(device)  # a GPU index this machine lacks
+    return device
