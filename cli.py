@@ -6,11 +6,11 @@ never a traceback.
 
 from __future__ import annotations
 
-from typing import NoReturn
-
 import typer
 
+from compare import cli_options as opt
 from compare import options
+from compare.cli_options import FORCE, FORMAT, NETWORK_METHOD, SEED, STEPS, STORE, checked, fail, merged
 from compare.output import json_text
 from compare.settings.defaults import COMMAND_N, SINGLE_SYNTH_SECONDS
 from compare.usage import OneLineErrors
@@ -25,31 +25,6 @@ app = typer.Typer(
     rich_markup_mode=None,
     cls=OneLineErrors,
 )
-
-FORCE = typer.Option(False, "--force", help="Replace output files that already exist.")
-NETWORK_METHOD = typer.Option(None, "--method", help="Network spec: transformer (default), mlp, lstm.")
-SEED = typer.Option(None, "--seed", help="Seed of the training draw, the network, its analyses (default 0).")
-
-
-def fail(message: str) -> NoReturn:
-    """Report a user's mistake in one line and exit with code 2."""
-    typer.echo(f"Error: {message}", err=True)
-    raise typer.Exit(code=2)
-
-
-def n_option(command: str):
-    """``--n`` of a one-network command: its default comes from ``COMMAND_N``."""
-    default = f"the pool, at most {COMMAND_N[command]}"
-    return typer.Option(None, "--n", help=f"Training examples (default: {default}).")
-
-
-def checked(check, *args, **kwargs):
-    """``check(*args, **kwargs)``; its ValueError (a user's mistake, said in one line) exits 2."""
-    try:
-        return check(*args, **kwargs)
-    except ValueError as exc:
-        fail(str(exc))
-
 
 # --- the task suite: tasks, sample (tasks/) ------------------------------------------------------
 
@@ -118,32 +93,6 @@ def dsl_command(
 
 # --- the comparison grid: run, table, plot (compare/) -----------------------------------------
 
-STORE_OPTION = typer.Option("dlps-results.sqlite", "--store", help="The results store (SQLite file).")
-TASK_FILTER = typer.Option(None, "--task", help="Only these tasks (spec, family or glob; repeat or use ;).")
-METHOD_FILTER = typer.Option(None, "--method", help="Only these methods (name, spec, glob; repeat or use ;).")
-
-
-DEVICE_HELP = "Train the networks on cpu or cuda (default: each spec's device, auto = CUDA when present)."
-
-
-def _device(device: str | None) -> str | None:
-    """``--device`` checked (a device this machine has); exit 2 naming the accepted ones otherwise."""
-    from compare.grid.runner import check_device_option
-
-    return checked(check_device_option, device)
-
-
-def _analyses(text: str | None) -> tuple[str, ...]:
-    """``dlps run --analyses a,b``: registered analysis names (checked: exit 2 naming the accepted
-    ones; parameters are for the one-network commands, where one network is analysed)."""
-    from mechanisms.registry import parse
-
-    chosen = checked(parse, text) if text else []
-    if any(params for _, params in chosen):
-        fail("analysis parameters (NAME:key=value) are for dlps mechanisms; a grid runs each analysis as is")
-    return tuple(analysis.name for analysis, _ in chosen)
-
-
 @app.command("analyses")
 def analyses_command() -> None:
     """The registered analyses: what each reads, whether a grid runs it by default, what it measures."""
@@ -155,17 +104,17 @@ def analyses_command() -> None:
 @app.command()
 def run(
     preset: str | None = typer.Option(None, help="A ready grid: quick, science (for dlps report) or paper."),
-    tasks: list[str] | None = typer.Option(None, "--tasks", help="Task specs (repeat, or separate by ;)."),
-    methods: list[str] | None = typer.Option(None, "--methods", help="Method specs (repeat, or use ;)."),
+    tasks: list[str] | None = opt.TASKS,
+    methods: list[str] | None = opt.METHODS,
     sizes: str | None = typer.Option(None, help="Training sizes: 8,16,32 or a range 8..4096x2 (geometric)."),
     seeds: str | None = typer.Option(None, help="Seeds: 0,1,2 or 0..4 (default 0..2, or the preset's)."),
     steps: int | None = typer.Option(None, help="Budget: optimizer steps of every network."),
-    synth_candidates: int | None = typer.Option(None, help="Budget: programs synth tries per cell."),
+    synth_candidates: int | None = opt.SYNTH_CANDIDATES,
     max_bits: float | None = typer.Option(None, help="Budget: the synthesizer's description-length bound."),
     synth_seconds: float | None = typer.Option(
         None, help="Budget: the synthesizer's time limit per cell (results then depend on machine speed)."
     ),
-    store: str = STORE_OPTION,
+    store: str = STORE,
     jobs: int | None = typer.Option(None, help="Worker processes (default: one per core); 1: in-process."),
     scheduler: str | None = typer.Option(None, help="Run on a dask.distributed cluster at tcp://HOST:PORT."),
     artefacts: str | None = typer.Option(None, help="Save models and checkpoints here (default: not saved)."),
@@ -174,13 +123,16 @@ def run(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Show the cells to run and to skip, their estimated CPU time; run none."
     ),
-    device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
+    device: str | None = opt.DEVICE,
+    threads: int = opt.WORKER_THREADS,
     analyses: str | None = typer.Option(
         None, "--analyses", help="Also run these analyses in each cell they apply to, e.g. "
         "alignment,simplicity (dlps analyses lists them); other cells than the same ones without them."
     ),
     align: bool = typer.Option(False, "--align", help="Same as --analyses alignment."),
     simplicity: bool = typer.Option(False, "--simplicity", help="Same as --analyses simplicity."),
+    task: list[str] | None = opt.hidden("--task"),
+    method: list[str] | None = opt.hidden("--method"),
 ) -> None:
     """Run a task × method × size × seed grid into the store; finished cells are skipped."""
     from compare.grid import forkserver
@@ -191,10 +143,11 @@ def run(
     from compare.grid.runner import RunStopped, prepare_run
     from compare.methods import Budgets
 
+    tasks, methods = opt.filters(tasks, methods, task, method)
     grid = dict(preset_name=preset, tasks=tasks, methods=methods, sizes=sizes, seeds=seeds)
     budgets = Budgets(steps=steps, candidates=synth_candidates, max_bits=max_bits, seconds=synth_seconds)
     flags = (("alignment",) if align else ()) + (("simplicity",) if simplicity else ())
-    chosen = (*_analyses(analyses), *flags)
+    chosen = (*opt.analyses(analyses), *flags)
     if dry_run:
         try:
             lines = plan_run(grid, budgets, store, jobs, retry_failed, chosen, scheduler=scheduler,
@@ -204,7 +157,8 @@ def run(
         typer.echo("\n".join(lines))
         return
     try:
-        planned = prepare_run(grid, budgets, store, jobs, scheduler, artefacts, yes, device, analyses=chosen)
+        planned = prepare_run(grid, budgets, store, jobs, scheduler, artefacts, yes, device, analyses=chosen,
+                              threads=checked(options.at_least_one, threads, "--threads"))
     except (ValueError, OSError) as exc:  # SpecError, StoreError, ExecutorError, artefacts; a full disk
         fail(str(exc))
     for note in planned.notes:
@@ -222,25 +176,30 @@ def run(
         raise typer.Exit(code=1)
 
 
-def _summaries(store: str, task: list[str] | None, method: list[str] | None):
-    return checked(options.stored_summaries, store, task, method)
+def _summaries(store: str, tasks: list[str] | None, methods: list[str] | None, task: list[str] | None,
+               method: list[str] | None):
+    """The stored summaries the filters select (``--tasks``, or the old ``--task``, both taken)."""
+    tasks, methods = opt.filters(tasks, methods, task, method)
+    return checked(options.stored_summaries, store, tasks, methods)
 
 
 @app.command()
 def table(
-    store: str = STORE_OPTION,
-    task: list[str] | None = TASK_FILTER,
-    method: list[str] | None = METHOD_FILTER,
+    store: str = STORE,
+    tasks: list[str] | None = opt.TASKS,
+    methods: list[str] | None = opt.METHODS,
     format: str = typer.Option("rich", "--format", help="rich, markdown, csv, latex or json."),
+    task: list[str] | None = opt.hidden("--task"),
+    method: list[str] | None = opt.hidden("--method"),
 ) -> None:
     """Per task × method: accuracy at each n (mean ± 95% CI), n@99, AULC, OOD accuracy, program."""
     from compare.results.tables import show
 
-    checked(show, _summaries(store, task, method), format)  # an unknown format: one line, exit 2
+    checked(show, _summaries(store, tasks, methods, task, method), format)  # an unknown format: exit 2
 
 
 @app.command()
-def export(store: str = STORE_OPTION, force: bool = FORCE,
+def export(store: str = STORE, force: bool = FORCE,
            format: str = typer.Option("csv", "--format", help="csv, jsonl, parquet (frames extra)."),
            out: str | None = typer.Option(None, "--out", help="File to write (default: stdout).")) -> None:
     """The store as data: one row per cell, metrics as dotted keys (Python: frame.load_frame)."""
@@ -251,15 +210,17 @@ def export(store: str = STORE_OPTION, force: bool = FORCE,
 
 @app.command()
 def plot(
-    out: str = typer.Option("dlps-plots", "--out", help="Folder for the PNGs (one per task)."),
-    store: str = STORE_OPTION,
-    task: list[str] | None = TASK_FILTER,
-    method: list[str] | None = METHOD_FILTER,
+    out: str = opt.out_option("Folder for the PNGs (one per task).", "dlps-plots"),
+    store: str = STORE,
+    tasks: list[str] | None = opt.TASKS,
+    methods: list[str] | None = opt.METHODS,
+    task: list[str] | None = opt.hidden("--task"),
+    method: list[str] | None = opt.hidden("--method"),
 ) -> None:
     """Learning curves: one PNG per task, accuracy against n (log axis), CI bands, OOD dashed."""
     from compare.results.plots import plot_summaries
 
-    summaries = _summaries(store, task, method)
+    summaries = _summaries(store, tasks, methods, task, method)
     try:
         paths = plot_summaries(summaries, out)
     except OSError as exc:
@@ -298,17 +259,21 @@ def train(
     seed: int = typer.Option(0, "--seed", help="Seed of the training draw and of the learner."),
     steps: int | None = typer.Option(None, "--steps", help="Optimizer steps (networks only)."),
     save: str | None = typer.Option(None, "--save", help="Save the network (weights, checkpoints, history)."),
-    plot: str | None = typer.Option(None, "--plot", help="Write the training curves to this PNG (networks)."),
-    format: str = typer.Option("text", "--format", help="text or json."),
-    device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
+    out: str | None = opt.out_option("Write the training curves into this folder (training.png; networks)."),
+    format: str = FORMAT,
+    device: str | None = opt.DEVICE,
+    threads: int = opt.THREADS,
     force: bool = FORCE,
+    plot: str | None = opt.hidden("--plot"),
 ) -> None:
     """Train one learner on a task: train/test/OOD accuracy, steps to 99%, wall time."""  # fmt: skip
     from compare.evaluate import task_data
 
     checked(options.check_n, n)
+    opt.use_threads(threads)
+    plot = merged(opt.as_folder(out), plot, "--out", "--plot")
     overrides: dict = {} if steps is None else {"steps": steps}
-    overrides |= {} if device is None else {"device": _device(device)}
+    overrides |= {} if device is None else {"device": opt.device(device)}
     _run_single(lambda: task_data(spec, n, seed), method, seed, overrides, format, save, plot, force)
 
 
@@ -324,8 +289,8 @@ def synth(
     n: int = typer.Option(COMMAND_N["synth"], "--n", help="Training examples drawn from the task."),
     seed: int = typer.Option(0, "--seed", help="Seed of the training draw (and of the search's hashing)."),
     max_bits: float = typer.Option(64.0, "--max-bits", help="Budget: description-length bound in bits."),
-    max_candidates: int | None = typer.Option(None, "--max-candidates", help="Budget: programs to try."),
-    time_limit: float | None = typer.Option(SINGLE_SYNTH_SECONDS, "--time-limit", help="Budget: seconds."),
+    synth_candidates: int | None = opt.SYNTH_CANDIDATES,
+    synth_seconds: float | None = typer.Option(SINGLE_SYNTH_SECONDS, help="Budget: seconds."),
     max_bank_mb: float | None = typer.Option(1024.0, "--max-bank-mb", help="Budget: bank memory (MB)."),
     weights: str | None = typer.Option(None, "--weights", help="Prior weights: add=2,ite=0.5 (0 drops)."),
     posterior: bool = typer.Option(False, "--posterior", help="Predict by the posterior vote (2^-bits)."),
@@ -337,12 +302,18 @@ def synth(
         False, "--decompose", help="Yes/no labels: a conjunction of parts found apart (synth/decompose.py)."
     ),
     jobs: int = typer.Option(1, "--jobs", help="Threads computing candidates ahead (same search; >= 1)."),
+    threads: int = opt.THREADS,
+    max_candidates: int | None = opt.hidden("--max-candidates"),
+    time_limit: float | None = opt.hidden("--time-limit"),
 ) -> None:
     """Find the simplest program consistent with training examples; print it with its scores."""
     from compare.evaluate import examples_data, task_data
 
     checked(options.check_synth_sources, spec, examples, test, dsl)
     checked(options.check_n, n)
+    opt.use_threads(threads, torch=False)
+    max_candidates = merged(synth_candidates, max_candidates, "--synth-candidates", "--max-candidates")
+    time_limit = merged(synth_seconds, time_limit, "--synth-seconds", "--time-limit", SINGLE_SYNTH_SECONDS)
     overrides = dict(weights=checked(options.prior_weights, weights), max_bits=max_bits,
                      max_candidates=max_candidates, time_limit=time_limit, max_bank_mb=max_bank_mb,
                      posterior=posterior)
@@ -368,19 +339,21 @@ def _print_analysis(result: dict, format: str, describe) -> None:
 def mechanisms(
     spec: str | None = typer.Argument(None, help="Task spec, e.g. 'modular:p=59,test_fraction=0.6'."),
     method: str | None = NETWORK_METHOD,
-    n: int | None = n_option("mechanisms"),
+    n: int | None = opt.n_option("mechanisms"),
     seed: int | None = SEED,
-    steps: int | None = typer.Option(None, "--steps", help="Optimizer steps."),
+    steps: int | None = STEPS,
     from_dir: str | None = typer.Option(None, "--from", help="Analyse the network saved here (--save)."),
     save: str | None = typer.Option(None, "--save", help="Save the trained network (weights, checkpoints)."),
-    plots: str | None = typer.Option(None, "--plots", help="Write the pictures (PNG) into this folder."),
-    format: str = typer.Option("text", "--format", help="text or json."),
-    device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
+    out: str | None = opt.out_option("Write the pictures (PNG) into this folder."),
+    format: str = FORMAT,
+    device: str | None = opt.DEVICE,
+    threads: int = opt.THREADS,
     analyses: str | None = typer.Option(
         None, "--analyses", help="The analyses to run, with parameters (default: mechanism; dlps analyses "
         "lists them; separated by ;), e.g. 'mechanism:open=(0,2),close=(1,3)' for bracket words in other ids."
     ),
     force: bool = FORCE,
+    plots: str | None = opt.hidden("--plots"),
 ) -> None:
     """Train (or load) a network and report what it computes: Fourier circuit, heads, depth probes."""
     from compare.progress import FitProgress
@@ -388,10 +361,11 @@ def mechanisms(
     from mechanisms.text import describe
 
     checked(options.check_network_options, format, spec, from_dir, n, seed, method, steps, save)
+    plots, _ = merged(out, plots, "--out", "--plots"), opt.use_threads(threads)
     try:
         with FitProgress() as bar:
-            result = mechanisms_run(spec, method, n, seed, steps, from_dir, save, plots, _device(device), bar,
-                                    analyses=analyses or "mechanism", force=force)
+            result = mechanisms_run(spec, method, n, seed, steps, from_dir, save, plots, opt.device(device),
+                                    bar, analyses=analyses or "mechanism", force=force)
     except ValueError as exc:  # SpecError, CheckpointError, a task or learner not covered
         fail(str(exc))
     _print_analysis(result, format, describe)
@@ -404,9 +378,9 @@ def mechanisms(
 def align(
     spec: str | None = typer.Argument(None, help="Task spec, e.g. brackets:kind=dyck1 or examples:train=F."),
     method: str | None = NETWORK_METHOD,
-    n: int | None = n_option("align"),
+    n: int | None = opt.n_option("align"),
     seed: int | None = SEED,
-    steps: int | None = typer.Option(None, "--steps", help="Optimizer steps."),
+    steps: int | None = STEPS,
     program: str | None = typer.Option(
         None, "--program", help="Align this program (default: the synthesizer's MAP program on the same "
         "training set, and the task's reference program where it differs)."
@@ -414,10 +388,12 @@ def align(
     from_dir: str | None = typer.Option(None, "--from", help="Align the network saved here (--save)."),
     das: bool = typer.Option(False, "--das", help="Also learn a DAS rotation at each best site (slower)."),
     rows: int = typer.Option(300, "--rows", help="Rows of each split for probes and interchange pairs."),
-    plots: str | None = typer.Option(None, "--plots", help="Write the IIA heatmaps (PNG) into this folder."),
-    format: str = typer.Option("text", "--format", help="text or json."),
-    device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
+    out: str | None = opt.out_option("Write the IIA heatmaps (PNG) into this folder."),
+    format: str = FORMAT,
+    device: str | None = opt.DEVICE,
+    threads: int = opt.THREADS,
     force: bool = FORCE,
+    plots: str | None = opt.hidden("--plots"),
 ) -> None:
     """Does the network compute the program's subexpressions, where, and does it use them (IIA)?"""
     from compare.progress import FitProgress
@@ -425,12 +401,13 @@ def align(
     from mechanisms.alignment_text import describe
 
     checked(options.check_network_options, format, spec, from_dir, n, seed, method, steps)
+    plots, _ = merged(out, plots, "--out", "--plots"), opt.use_threads(threads)
     if rows < 2:
         fail(f"--rows must be >= 2, got {rows}")
     try:
         with FitProgress() as bar:
             result = align_run(spec, method, n, seed, steps, from_dir, program, plots, das, rows,
-                               _device(device), force, bar)
+                               opt.device(device), force, bar)
     except ValueError as exc:  # SpecError, CheckpointError, a program or learner that cannot be aligned
         fail(str(exc))
     _print_analysis(result, format, describe)
@@ -441,8 +418,8 @@ def align(
 
 @app.command()
 def report(
-    store: str = STORE_OPTION,
-    out: str = typer.Option("dlps-report", "--out", help="Folder for report.md and its PNGs."),
+    store: str = STORE,
+    out: str = opt.out_option("Folder for report.md and its PNGs.", "dlps-report"),
     force: bool = FORCE,
 ) -> None:
     """Write a Markdown report with PNGs, regenerated from the store: sample efficiency, mechanisms,
@@ -464,17 +441,18 @@ def report(
 def llc_calibrate(
     spec: str | None = typer.Argument(None, help="Task spec, e.g. 'modular:op=x+y,p=59'."),
     method: str | None = NETWORK_METHOD,
-    n: int | None = n_option("llc-calibrate"),
+    n: int | None = opt.n_option("llc-calibrate"),
     seed: int | None = SEED,
-    steps: int | None = typer.Option(None, "--steps", help="Optimizer steps."),
+    steps: int | None = STEPS,
     from_dir: str | None = typer.Option(None, "--from", help="Calibrate on the network saved here (--save)."),
     epsilons: str = typer.Option("3e-5,1e-4,3e-4,1e-3", "--epsilons", help="SGLD steps ε to try."),
     nbetas: str = typer.Option("auto", "--nbetas", help="Inverse temperatures nβ to try (auto: n/log n)."),
     chains: int = typer.Option(2, "--chains", help="Chains per estimate."),
     draws: int = typer.Option(200, "--draws", help="Draws per chain."),
-    out: str | None = typer.Option(None, "--out", help="Write llc_calibration.png into this folder."),
-    format: str = typer.Option("text", "--format", help="text or json."),
-    device: str | None = typer.Option(None, "--device", help=DEVICE_HELP),
+    out: str | None = opt.out_option("Write llc_calibration.png into this folder."),
+    format: str = FORMAT,
+    device: str | None = opt.DEVICE,
+    threads: int = opt.THREADS,
     force: bool = FORCE,
 ) -> None:
     """Run the LLC estimator over an ε × nβ grid on one network: pick ε where the estimate is flat."""
@@ -484,13 +462,14 @@ def llc_calibrate(
 
     checked(options.check_network_options, format, spec, from_dir, n, seed, method, steps)
     checked(options.at_least_one, chains, "--chains")
+    opt.use_threads(threads)
     checked(options.at_least_one, draws, "--draws")
     grid_eps = checked(options.positive_floats, epsilons, "--epsilons")
     grid_nbeta = checked(options.positive_floats, nbetas, "--nbetas", allow_auto=True)
     try:
         with FitProgress() as bar:
             result = calibrate_run(spec, method, n, seed, steps, from_dir, grid_eps, grid_nbeta, chains,
-                                   draws, out, _device(device), force, bar)
+                                   draws, out, opt.device(device), force, bar)
     except ValueError as exc:  # SpecError, CheckpointError, not a network, an unwritable folder
         fail(str(exc))
     _print_analysis(result, format, describe)

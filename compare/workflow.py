@@ -280,7 +280,7 @@ def learner_run(load: Callable[[], tuple[dict, Split, dict]], method: str, seed:
     source, train, evals = load()
     learner = make_learner(method, train, random_state=seed, **overrides)
     if (save or plot) and not learner.has_model:
-        raise ValueError(f"--save and --plot need a network method (transformer, mlp, lstm), not {method!r}")
+        raise ValueError(f"--save and --out need a network method (transformer, mlp, lstm), not {method!r}")
     if save is not None:
         writable_folder(save, "the saved network", (FILE,), force)
         learner.set_params(**checkpoint_settings(learner.steps))
@@ -290,6 +290,8 @@ def learner_run(load: Callable[[], tuple[dict, Split, dict]], method: str, seed:
     result = {"task": None, "examples": None, "test_file": None} | source
     result |= {"method": spec, "n": len(train), "seed": seed, "accuracy": evaluation.accuracy,
                "seconds": evaluation.seconds, "learner": evaluation.summary}
+    if "first_step" in evaluation.summary:  # a network: the step key every command and export share
+        result["generalization_step"] = evaluation.summary["first_step"].get("test")
     if evaluation.errors:
         result["errors"] = evaluation.errors
     if save is not None:
@@ -330,7 +332,7 @@ def _plot_path(plot: str, force: bool) -> str:
         writable_folder(plot, "the training plot", ("training.png",), force)
         return str(Path(plot) / "training.png")
     if not plot:
-        raise ValueError("--plot: give a file or folder name (got an empty one)")
+        raise ValueError("--out: give a folder name (got an empty one)")
     writable_folder(str(Path(plot).parent), "the training plot", (Path(plot).name,), force)
     return plot
 

@@ -34,7 +34,7 @@ def test_the_commands_take_their_defaults_from_the_library():
     assert _defaults("train")["n"] == COMMAND_N["train"]
     synth = _defaults("synth")
     learner = EnumerativeSynthesizer()
-    assert synth["n"] == COMMAND_N["synth"] and synth["time_limit"] == SINGLE_SYNTH_SECONDS
+    assert synth["n"] == COMMAND_N["synth"] and synth["synth_seconds"] == SINGLE_SYNTH_SECONDS
     assert synth["max_bits"] == learner.max_bits and synth["max_bank_mb"] == learner.max_bank_mb
     for command in ("mechanisms", "align", "llc-calibrate"):
         assert f"at most {COMMAND_N[command]}" in get_command(app).commands[command].params[2].help

@@ -200,7 +200,7 @@ class GridRun:
 
 def prepare_run(grid: dict[str, Any], budgets: Budgets, store: str, jobs: int | None, scheduler: str | None,
                 artefacts: str | None, yes: bool = False, device: str | None = None,
-                analyses: Sequence[str] = ()) -> GridRun:
+                analyses: Sequence[str] = (), threads: int = 1) -> GridRun:
     """Build and check everything ``dlps run`` needs before any cell runs: the grid (``grid``: the
     keyword arguments of :func:`compare.grid.grid_parts`), budgets and parameter ranges, the artefacts
     folder, a writable store, then the executor; a grid of more than ``CONFIRM_CELLS`` cells runs only
@@ -208,11 +208,12 @@ def prepare_run(grid: dict[str, Any], budgets: Budgets, store: str, jobs: int | 
     run makes too. ``analyses``: the opt-in analyses the cells also run (:mod:`mechanisms.registry`;
     other cells than without them, see :func:`compare.grid.cells.build_cells`); a preset adds the
     analyses it is made for (``PRESET_ANALYSES``: science aligns and measures simplicity).
+    ``threads``: torch/BLAS threads of each worker (``dlps run --threads``; 1 measured fastest).
     ValueError (one line) for the first problem."""
     checked = check_run(grid, budgets, store, jobs, scheduler, artefacts, yes, device, analyses)
     # The executor is checked before the store is opened, so a bad grid never creates a store.
-    executor = make_executor(checked.workers, scheduler, CellOptions(artefacts=checked.artefacts,
-                                                                     device=checked.device))
+    executor = make_executor(checked.workers, scheduler, CellOptions(threads, checked.artefacts,
+                                                                     checked.device))
     try:
         results = Store(store)
     except BaseException:

@@ -54,6 +54,9 @@ def record(row: Row) -> dict[str, Any]:
     result = {f.name: getattr(row.result, f.name) for f in dataclasses.fields(row.result)
               if f.name not in LEFT_OUT}
     _flatten(result, "", out)
+    # The name train's and mechanisms' JSON use for the same step; steps_generalize (the stored
+    # field) stays beside it for one release.
+    out["generalization_step"] = row.result.steps_generalize
     return out
 
 
