@@ -10,7 +10,7 @@ import torch
 from baselines import MLPLearner, TransformerLearner, fit_many
 from baselines.training import GradientEMA, TrainConfig
 from compare.methods import canonical_spec, make_learner
-from tasks import SpecError
+from tasks import SpecError, parse_task
 
 TOY = dict(d_embed=8, d_mlp=32, steps=40, lr=1e-2, weight_decay=0.1, eval_points=6, device="cpu")
 
@@ -85,3 +85,14 @@ def test_grokfast_on_stacked_models_is_each_models_own_filter():
         alone = MLPLearner(**TOY, grokfast_lambda=1.5, d_vocab=7, n_classes=7, random_state=seed).fit(Xs, ys)
         for key, value in alone.model_.state_dict().items():
             assert torch.allclose(fitted.model_.state_dict()[key], value, atol=1e-4), key
+
+
+def test_the_mlp_groks_addition_from_40_percent_of_the_pairs_with_its_defaults():
+    """Issue 31: an embedding MLP (Gromov 2023's quadratic activation) generalizes from 40% of the pairs;
+    the defaults of before memorized at 0.2% test accuracy. At p = 37 (548 pairs) in a few seconds."""
+    task = parse_task("modular:op=x+y,p=37,test_fraction=0.6")
+    train, test = task.train_split(task.max_train, 0), task.test_split()
+    learner = make_learner("mlp", test, random_state=0, device="cpu").set_params(steps=400, eval_points=20)
+    learner.fit(train.X, train.y, eval_sets={"test": test})
+    assert learner.score(test.X, test.y) >= 0.99
+    assert learner.history_["test_acc"][1] < 0.2  # it did have to learn it (not there from the start)
