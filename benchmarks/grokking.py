@@ -7,14 +7,14 @@ training pool of ``modular:op=x+y,p=P,test_fraction=1-F`` (F = 40% of the pairs 
 step budget; ``--until-99`` stops each run when its test accuracy first reaches 99% (the test set is
 only watched: training never reads it), for quick searches.
 
-Settings (``--settings``, comma-separated; a method spec works too):
+Settings (``--settings``, separated by ";"; a method spec works too):
   transformer, mlp   the registry's defaults for the data's shape (compare/settings/defaults.py)
   old-transformer, old-mlp   the defaults before issue 31 (1,500 steps; the MLP relu, lr 3e-3)
   nanda              Nanda et al. 2023 (presets.NANDA: full batch, lr 1e-3, 25,000 steps: hours)
   the candidates of the search (CANDIDATES below)
 
     python benchmarks/grokking.py                                   # defaults: transformer and mlp
-    python benchmarks/grokking.py --settings mlp --seeds 0,1        # a part of the table
+    python benchmarks/grokking.py --settings 'mlp;old-mlp' --seeds 0,1   # a part of the table
     python benchmarks/grokking.py --settings 'mlp:lr=0.02' --p 97   # any method spec
     python benchmarks/grokking.py --settings candidates-mlp        # the MLP search (minutes)
 
@@ -98,7 +98,7 @@ class Reached(Exception):
 def expand(names: str) -> list[tuple[str, str]]:
     """Setting names (or method specs, or a group of candidates) → (name, method spec), in order."""
     specs: list[tuple[str, str]] = []
-    for name in names.split(","):
+    for name in names.split(";"):  # not commas: a method spec has them
         if name in CANDIDATES:
             specs += [(spec, spec) for spec in CANDIDATES[name]]
         else:
@@ -108,7 +108,7 @@ def expand(names: str) -> list[tuple[str, str]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--settings", default="transformer,mlp", help="names or method specs, comma-separated")
+    ap.add_argument("--settings", default="transformer;mlp", help="names or method specs, ';'-separated")
     ap.add_argument("--p", type=int, default=59, help="the modulus (a prime)")
     ap.add_argument("--train-fraction", type=float, default=0.4, help="share of the pairs in the pool")
     ap.add_argument("--seeds", default="0,1,2,3,4")
