@@ -66,7 +66,7 @@ PRESETS: dict[str, tuple[GridPart, ...]] = {
                  ("synth", "transformer", "lookup"), (40, 80, 160, 240, 340)),
         # Networks that do generalize on addition within their steps (the quick preset's sizes past its
         # threshold): the p = 23 ones do not, and the emergence-before-generalization claim needs them.
-        GridPart(("modular:op=x+y,p=59",), ("transformer:batch_size=256",), (1392, 1740)),
+        GridPart(("modular:op=x+y,p=59",), (QUICK_MODULAR_NET,), (1392, 1740)),
         GridPart(("brackets:kind=dyck1",), ("synth:max_candidates=1000000", "lstm:steps=300", "lookup"),
                  (2, 8, 32, 128, 512)),
         GridPart((QUICK_INDUCTION,), ("synth", "transformer:steps=600", "lookup"), (8, 32, 128, 512, 2048)),
