@@ -233,6 +233,8 @@ def test_a_table_in_80_columns_cuts_nothing(tmp_path):
 
 # --- the quick preset's shape: 3 methods × 7 sizes, every mechanism code -----------------------------
 
+DYCK1_PROGRAM = "last(eq0(tally(or(is(tokens, tok0), gt0(tally(is(tokens, tok1)))))))"
+
 QUICK_CODES = {
     "transformer": "k=1,17,27 r=1.00 r_held=1.00 emerge@390 held@390",
     "lstm:steps=150,eval_points=10": "depth sel 0.37 @l0.cell",
@@ -248,8 +250,8 @@ QUICK = [
                                  ("induction:d_vocab=16", "transformer:steps=600,batch_size=64",
                                   QUICK_CODES["transformer:steps=600,batch_size=64"]))
       for n in QUICK_SIZES for s in range(3)],
-    *[row(task, method, n, s, 0.5, program="last(eq0(tally(or(is(tokens, tok0), gt0(tally(is(tokens, tok1)))))))",
-          bits=31.0, ood={"longer": 0.5, "unseen_tokens": 0.0})
+    *[row(task, method, n, s, 0.5, program=DYCK1_PROGRAM, bits=31.0,
+          ood={"longer": 0.5, "unseen_tokens": 0.0})
       for task in (TASK, OTHER, "induction:d_vocab=16") for method in ("synth", "lookup")
       for n in QUICK_SIZES for s in range(3)],
 ]
