@@ -144,6 +144,7 @@ def run(
     from compare.methods import Budgets
 
     tasks, methods = opt.filters(tasks, methods, task, method)
+    threads = checked(options.at_least_one, threads, "--threads")  # the dry run refuses it too
     grid = dict(preset_name=preset, tasks=tasks, methods=methods, sizes=sizes, seeds=seeds)
     budgets = Budgets(steps=steps, candidates=synth_candidates, max_bits=max_bits, seconds=synth_seconds)
     flags = (("alignment",) if align else ()) + (("simplicity",) if simplicity else ())
@@ -158,7 +159,7 @@ def run(
         return
     try:
         planned = prepare_run(grid, budgets, store, jobs, scheduler, artefacts, yes, device, analyses=chosen,
-                              threads=checked(options.at_least_one, threads, "--threads"))
+                              threads=threads)
     except (ValueError, OSError) as exc:  # SpecError, StoreError, ExecutorError, artefacts; a full disk
         fail(str(exc))
     for note in planned.notes:

@@ -19,18 +19,19 @@ import typer
 from compare.settings.defaults import COMMAND_N
 
 #: Torch/BLAS threads of a one-network command (and of each grid worker) unless ``--threads`` says
-#: otherwise. Measured on this 2-core machine (issue 28 item 2), wall seconds, 1 vs 2 threads, with
-#: another engineer's training sweep on one core ("idle") and a CPU hog on the other too ("loaded"):
-#:   dlps train 'modular:op=x+y,p=59,test_fraction=0.6' --n 1392 --steps 150   see THREADS_TABLE
-#: One thread was never slower by more than noise and much faster under load: two threads contend
-#: with the other process for the second core, and each of torch's parallel regions then waits for
-#: its slowest thread.
+#: otherwise: 1, because on this 2-core machine one thread was at most ~2 s slower and two were up
+#: to 10x slower (issue 28 item 2). Wall seconds, two runs each, 1 vs 2 threads; "idle": another
+#: engineer's training sweep on one core; "loaded": a CPU hog (python -c 'while True: pass') on the
+#: other core as well:
+#:   command                                                        idle 1    idle 2    loaded 1  loaded 2
+#:   dlps train 'modular:op=x+y,p=59,test_fraction=0.6' --n 1392    8.3, 8.4  86, 70    7.3, 8.5  >90, >90
+#:     --steps 150
+#:   dlps mechanisms 'modular:op=x+y,p=23' --n 250 --steps 150      9.4, 8.4  7.4, 7.3  14, 15    54, 50
+#:   dlps run --tasks modular:p=23 --methods transformer:steps=150  7.6, 6.6  5.5, 5.3  12, 12    50, 7.0
+#:     --sizes 100 --seeds 0 --jobs 1 (a grid worker's job)
+#: Two threads gain a second on small jobs when the second core is free, and lose badly whenever it
+#: is not: each of torch's parallel regions waits for the thread the other process has descheduled.
 DEFAULT_THREADS = 1
-
-#: The measurement behind DEFAULT_THREADS (seconds; README "Threads" has the same table).
-THREADS_TABLE = """\
-command                                             idle 1   idle 2   loaded 1   loaded 2
-"""
 
 FORCE = typer.Option(False, "--force", help="Replace output files that already exist.")
 NETWORK_METHOD = typer.Option(None, "--method", help="Network spec: transformer (default), mlp, lstm.")

@@ -120,3 +120,20 @@ def test_threads_sets_torch_threads_and_defaults_to_the_measured_one():
         torch.set_num_threads(before)
     bad = runner.invoke(app, ["train", TASK, "--method", "lookup", "--threads", "0"])
     assert bad.exit_code == 2 and "--threads must be >= 1" in bad.output
+
+
+def test_run_threads_is_per_worker_and_checked_by_the_dry_run(tmp_path):
+    from compare.grid.runner import prepare_run
+    from compare.methods import Budgets
+
+    args = ["run", "--tasks", TASK, "--methods", "lookup", "--sizes", "10", "--seeds", "0",
+            "--store", str(tmp_path / "s.sqlite"), "--dry-run"]
+    bad = runner.invoke(app, [*args, "--threads", "0"])
+    assert bad.exit_code == 2 and "--threads must be >= 1" in bad.output
+    grid = dict(preset_name=None, tasks=[TASK], methods=["lookup"], sizes="10", seeds="0")
+    planned = prepare_run(grid, Budgets(), str(tmp_path / "t.sqlite"), 1, None, None, threads=3)
+    try:
+        assert planned.executor.options.threads == 3
+    finally:
+        planned.executor.close()
+        planned.store.close()
