@@ -42,7 +42,8 @@ def test_unequal_singular_values_give_less_than_the_rank():
 def _fitted_mlp(steps: int = 0):
     torch.manual_seed(0)
     train = TASK.train_split(40, 0)
-    learner = make_learner(f"mlp:steps={steps},d_embed=8,d_mlp=16", train, random_state=0)
+    # ReLU (not the fixed-shape default, a quadratic): the planted units below are dead only under it.
+    learner = make_learner(f"mlp:steps={steps},d_embed=8,d_mlp=16,act=relu", train, random_state=0)
     return learner.fit(train.X, train.y), train
 
 
