@@ -70,6 +70,16 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return out + [""]
 
 
+def _write_png(fig: Any, out: Path, name: str) -> str:
+    """Lay out ``fig``, write it to ``out/name`` (atomically) and free it; the name, for the Markdown."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    save_figure(fig, out / name, dpi=120)
+    plt.close(fig)
+    return name
+
+
 def _groups(rows: Sequence[Row], keep) -> dict[tuple[str, str, int], list[Row]]:
     out: dict[tuple[str, str, int], list[Row]] = {}
     for row in rows:
@@ -108,8 +118,9 @@ def mechanism_columns(rows: Sequence[Row]) -> list[str]:
         "",
     ]
     table = []
-    for (task, method, n), group in _groups(rows, lambda r: column(r.result.metrics) is not None).items():
-        entries = [column(r.result.metrics) for r in group]
+    columns = {id(r): c for r in rows if (c := column(r.result.metrics)) is not None}  # each row read once
+    for (task, method, n), group in _groups(rows, lambda r: id(r) in columns).items():
+        entries = [columns[id(r)] for r in group]
         texts = [e.get("text") for e in entries if e.get("text")]
         common = max(sorted(set(texts)), key=texts.count) if texts else "n/a"
         numbers = sorted(
@@ -156,9 +167,9 @@ def emergence(
     ]
     table, pairs = [], []
     censored = {"never_generalized": 0, "never_emerged": 0}
-    fourier = [r for r in rows if (m := _mechanism(r)) is not None and m.fourier]
-    for (task, method, n), group in _groups(fourier, lambda r: True).items():
-        mech = [_mechanism(r) for r in group]
+    fourier = {id(r): m for r in rows if (m := _mechanism(r)) is not None and m.fourier}
+    for (task, method, n), group in _groups(rows, lambda r: id(r) in fourier).items():
+        mech = [fourier[id(r)] for r in group]
         gen = [r.result.steps_generalize for r in group]
         for m, g in zip(mech, gen, strict=True):
             held = m.emergence_step_heldout
@@ -204,11 +215,7 @@ def _scatter(pairs: Sequence[tuple[float, float]], out: Path) -> str:
     ax.set_xlabel("emergence step (held-out control)")
     ax.set_ylabel("generalization step (test ≥ 99%)")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    name = "emergence.png"
-    save_figure(fig, out / name, dpi=120)
-    plt.close(fig)
-    return name
+    return _write_png(fig, out, "emergence.png")
 
 
 def proper_share(record: AlignmentRecord) -> tuple[int, int] | None:
@@ -236,9 +243,9 @@ def alignment(rows: Sequence[Row]) -> tuple[list[str], list[float], int]:
     of aligned cells whose program has none (for the claims)."""
     lines = ["## Program ↔ network alignment", ""]
     table, shares, no_proper = [], [], 0
-    aligned = [r for r in rows if (a := _alignment(r)) is not None and a.aligned is not None]
-    for (task, method, n), group in _groups(aligned, lambda r: True).items():
-        aligns = [_alignment(r) for r in group]
+    aligned = {id(r): a for r in rows if (a := _alignment(r)) is not None and a.aligned is not None}
+    for (task, method, n), group in _groups(rows, lambda r: id(r) in aligned).items():
+        aligns = [aligned[id(r)] for r in group]
         counts = [c for a in aligns if (c := proper_share(a)) is not None]
         share = [k / m for k, m in counts if m]
         no_proper += sum(m == 0 for _, m in counts)
@@ -285,8 +292,9 @@ def simplicity(rows: Sequence[Row], out: Path) -> list[str]:
         "",
     ]
     synth, nets = [], []
-    for (task, method, n), group in _groups(rows, lambda r: _simplicity(r) is not None).items():
-        s = [_simplicity(r) for r in group]
+    simple = {id(r): x for r in rows if (x := _simplicity(r)) is not None}
+    for (task, method, n), group in _groups(rows, lambda r: id(r) in simple).items():
+        s = [simple[id(r)] for r in group]
         if s[0].side == "synth":
             synth.append([task, method, n, _ci([x.bits for x in s], 1), _ci([x.near_programs for x in s], 1)])
         else:
@@ -349,11 +357,7 @@ def _llc_plot(rows: Sequence[Row], out: Path) -> str | None:
     ax.set_xlabel("training examples n")
     ax.set_ylabel("LLC (mean over seeds)")
     ax.legend(fontsize=6)
-    fig.tight_layout()
-    name = "llc.png"
-    save_figure(fig, out / name, dpi=120)
-    plt.close(fig)
-    return name
+    return _write_png(fig, out, "llc.png")
 
 
 def cross_task(rows: Sequence[Row]) -> tuple[list[str], dict[str, dict[str, Any]]]:
