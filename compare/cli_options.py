@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 import typer
 
+from compare.options import at_least_one
 from compare.settings.defaults import COMMAND_N
 
 #: Torch/BLAS threads of a one-network command (and of each grid worker) unless ``--threads`` says
@@ -134,8 +135,7 @@ def use_threads(threads: int, torch: bool = True) -> int:
     The environment variables reach libraries loaded later (torch reads ``OMP_NUM_THREADS`` when it
     starts its pool), threadpoolctl the BLAS already loaded (numpy's), and torch is set directly.
     ``torch=False`` (``dlps synth``) leaves torch unimported: the synthesizer does not need it."""
-    if threads < 1:
-        fail(f"--threads must be >= 1, got {threads}")
+    checked(at_least_one, threads, "--threads")
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[name] = str(threads)
     from threadpoolctl import threadpool_limits
